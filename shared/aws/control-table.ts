@@ -1,0 +1,220 @@
+import {
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  ResourceInUseException,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+
+export interface Key {
+  pk: string;
+  sk: string;
+}
+
+export interface Update {
+  set?: Record<string, unknown>;
+  remove?: string[];
+  add?: Record<string, number>;
+}
+
+/** A condition expression over `#name` / `:value` placeholders with their bindings. */
+export interface Condition {
+  expr: string;
+  names?: Record<string, string>;
+  values?: Record<string, unknown>;
+}
+
+const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
+
+/**
+ * The control table: one DynamoDB table, single-item conditional writes only, because the
+ * production table is an MRSC global table (no transactions, no TTL, no LSIs).
+ * A failed condition comes back as `null` so that callers map it to their own domain error.
+ */
+export class ControlTable {
+  constructor(
+    private readonly db: DynamoDBClient,
+    readonly name: string,
+  ) {}
+
+  async create(): Promise<void> {
+    try {
+      await this.db.send(
+        new CreateTableCommand({
+          TableName: this.name,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ResourceInUseException)) throw e;
+    }
+  }
+
+  async get<T>(key: Key): Promise<T | undefined> {
+    const out = await this.db.send(
+      new GetItemCommand({ TableName: this.name, Key: marshall(key), ConsistentRead: true }),
+    );
+    return out.Item ? strip<T>(unmarshall(out.Item)) : undefined;
+  }
+
+  /** Writes the item; false when the condition failed. */
+  async put(key: Key, item: object, condition?: Condition): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutItemCommand({
+          TableName: this.name,
+          Item: marshall({ ...item, ...key }, opts),
+          ...conditionParams(condition),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Updates attributes; returns the new item, or null when the condition failed. */
+  async update<T>(key: Key, update: Update, condition?: Condition): Promise<T | null> {
+    const names: Record<string, string> = { ...condition?.names };
+    const values: Record<string, unknown> = { ...condition?.values };
+    const clauses: string[] = [];
+    const name = (path: string) =>
+      path
+        .split('.')
+        .map((part) => {
+          const n = `#u_${part.replace(/[^A-Za-z0-9_]/g, '_')}`;
+          names[n] = part;
+          return n;
+        })
+        .join('.');
+    let i = 0;
+    const sets = Object.entries(update.set ?? {}).map(([path, value]) => {
+      const v = `:s${i++}`;
+      values[v] = value;
+      return `${name(path)} = ${v}`;
+    });
+    if (sets.length) clauses.push(`SET ${sets.join(', ')}`);
+    const adds = Object.entries(update.add ?? {}).map(([path, value]) => {
+      const v = `:a${i++}`;
+      values[v] = value;
+      return `${name(path)} ${v}`;
+    });
+    if (adds.length) clauses.push(`ADD ${adds.join(', ')}`);
+    if (update.remove?.length) clauses.push(`REMOVE ${update.remove.map(name).join(', ')}`);
+    const updateExpr = clauses.join(' ');
+    const usedNames = used(names, updateExpr, condition?.expr ?? '');
+    const usedValues = used(values, updateExpr, condition?.expr ?? '');
+    try {
+      const out = await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.name,
+          Key: marshall(key),
+          UpdateExpression: updateExpr,
+          ConditionExpression: condition?.expr,
+          ExpressionAttributeNames: usedNames,
+          ExpressionAttributeValues: usedValues ? marshall(usedValues, opts) : undefined,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return strip<T>(unmarshall(out.Attributes ?? {}));
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return null;
+      throw e;
+    }
+  }
+
+  async delete(key: Key, condition?: Condition): Promise<boolean> {
+    try {
+      await this.db.send(
+        new DeleteItemCommand({ TableName: this.name, Key: marshall(key), ...conditionParams(condition) }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof ConditionalCheckFailedException) return false;
+      throw e;
+    }
+  }
+
+  /** Items of one partition whose sort key lies in [from, to], page by page. */
+  async *query<T>(pk: string, from: string, to: string, projection?: string[]): AsyncGenerator<T> {
+    let start: Record<string, unknown> | undefined;
+    const names: Record<string, string> = { '#pk': 'pk', '#sk': 'sk' };
+    projection?.forEach((p, i) => {
+      names[`#p${i}`] = p;
+    });
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.name,
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall({ ':pk': pk, ':from': from, ':to': to }),
+          ProjectionExpression: projection
+            ? ['#sk', ...projection.map((_, i) => `#p${i}`)].join(', ')
+            : undefined,
+          ConsistentRead: true,
+          ExclusiveStartKey: start ? marshall(start) : undefined,
+        }),
+      );
+      for (const item of out.Items ?? []) yield strip<T>(unmarshall(item));
+      start = out.LastEvaluatedKey ? unmarshall(out.LastEvaluatedKey) : undefined;
+    } while (start);
+  }
+
+  async queryPrefix<T>(pk: string, prefix: string, projection?: string[]): Promise<T[]> {
+    const items: T[] = [];
+    for await (const item of this.query<T>(pk, prefix, `${prefix}\uffff`, projection)) items.push(item);
+    return items;
+  }
+
+  async deleteMany(keys: Key[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 25) {
+      let requests = keys.slice(i, i + 25).map((k) => ({ DeleteRequest: { Key: marshall(k) } }));
+      for (let attempt = 0; requests.length > 0 && attempt < 8; attempt++) {
+        const out = await this.db.send(
+          new BatchWriteItemCommand({ RequestItems: { [this.name]: requests } }),
+        );
+        requests = (out.UnprocessedItems?.[this.name] ?? []) as typeof requests;
+      }
+    }
+  }
+}
+
+function conditionParams(condition?: Condition) {
+  if (!condition) return {};
+  const names = used(condition.names, condition.expr);
+  const values = used(condition.values, condition.expr);
+  return {
+    ConditionExpression: condition.expr,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values ? marshall(values, opts) : undefined,
+  };
+}
+
+/** DynamoDB refuses unused bindings; conditions built from parts may carry some. */
+function used<T>(bindings: Record<string, T> | undefined, ...exprs: string[]): Record<string, T> | undefined {
+  if (!bindings) return undefined;
+  const text = exprs.join(' ');
+  const kept = Object.entries(bindings).filter(([k]) => new RegExp(`${k}(?![A-Za-z0-9_])`).test(text));
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
+function strip<T>(item: Record<string, unknown>): T {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as T;
+}

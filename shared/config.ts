@@ -1,0 +1,64 @@
+/**
+ * Where each site's resources live. The same shape is used by Lambda (from the
+ * VOLMIRROR_CONFIG environment variable, set by CDK) and by the local runtime.
+ */
+export interface SiteConfig {
+  name: string;
+  region: string;
+  bucket: string;
+  changeQueueUrl: string;
+  copyQueueUrl: string;
+  /** AWS-compatible endpoint for this site's S3 and SQS; absent on real AWS. */
+  endpoint?: string;
+  /**
+   * Sites naming the same S3 service can copy server-side. Defaults to the endpoint, so
+   * real AWS (no endpoint) is one service across regions.
+   */
+  s3Service?: string;
+}
+
+export interface ControlConfig {
+  region: string;
+  table: string;
+  endpoint?: string;
+}
+
+export interface MirrorConfig {
+  sites: SiteConfig[];
+  control: ControlConfig;
+  /** Lease length for gateways and for cuts taken by a sync. */
+  leaseSeconds: number;
+  /** Recovery points kept per group; older ones expire with the object versions only they reference. */
+  retention: number;
+}
+
+export const CONFIG_ENV = 'VOLMIRROR_CONFIG';
+
+export function parseConfig(json: string): MirrorConfig {
+  const raw = JSON.parse(json) as Partial<MirrorConfig>;
+  if (!Array.isArray(raw.sites) || raw.sites.length !== 2) {
+    throw new Error(`${CONFIG_ENV}: exactly two sites are required`);
+  }
+  if (!raw.control?.table || !raw.control.region) {
+    throw new Error(`${CONFIG_ENV}: control.table and control.region are required`);
+  }
+  return { leaseSeconds: 10, retention: 8, ...raw } as MirrorConfig;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MirrorConfig {
+  const json = env[CONFIG_ENV];
+  if (!json) throw new Error(`${CONFIG_ENV} is not set`);
+  return parseConfig(json);
+}
+
+export function siteOf(config: MirrorConfig, name: string): SiteConfig {
+  const site = config.sites.find((s) => s.name === name);
+  if (!site) throw new Error(`unknown site ${name}`);
+  return site;
+}
+
+/** Both sites behind one S3 service: a server-side CopyObject can reach across. */
+export function sameS3Service(a: SiteConfig, b: SiteConfig): boolean {
+  const service = (s: SiteConfig) => s.s3Service ?? s.endpoint ?? 'aws';
+  return service(a) === service(b);
+}

@@ -1,0 +1,38 @@
+import { ChunkStore } from './aws/chunk-store';
+import type { Clients } from './aws/clients';
+import { ControlTable } from './aws/control-table';
+import { Queue } from './aws/queues';
+import type { MirrorConfig } from './config';
+
+/** Everything a use case touches, built once per process from the config and the clients. */
+export interface Deps {
+  config: MirrorConfig;
+  table: ControlTable;
+  stores: Record<string, ChunkStore>;
+  changeQueues: Record<string, Queue>;
+  copyQueues: Record<string, Queue>;
+  now(): number;
+}
+
+export function buildDeps(config: MirrorConfig, clients: Clients): Deps {
+  const stores: Record<string, ChunkStore> = {};
+  const changeQueues: Record<string, Queue> = {};
+  const copyQueues: Record<string, Queue> = {};
+  for (const site of config.sites) {
+    const c = clients.sites[site.name];
+    stores[site.name] = new ChunkStore(site, c.s3);
+    changeQueues[site.name] = new Queue(c.sqs, site.changeQueueUrl);
+    copyQueues[site.name] = new Queue(c.sqs, site.copyQueueUrl);
+  }
+  return {
+    config,
+    table: new ControlTable(clients.control, config.control.table),
+    stores,
+    changeQueues,
+    copyQueues,
+    now: () => Date.now(),
+  };
+}
+
+export const siteNames = (deps: Deps) => deps.config.sites.map((s) => s.name);
+export const isoNow = (deps: Deps) => new Date(deps.now()).toISOString();

@@ -1,0 +1,96 @@
+import { badInput } from './errors';
+import type {
+  Group,
+  GroupStatus,
+  Pair,
+  PairStatus,
+  Priority,
+  SyncMode,
+  SyncSettings,
+  Thresholds,
+} from './model';
+
+export const SYNC_MODES: SyncMode[] = ['manual', 'scheduled', 'continuous'];
+export const PRIORITIES: Priority[] = ['lowest', 'low', 'medium', 'high', 'highest'];
+export const DEFAULT_INTERVAL_SECONDS = 600;
+
+/** Copy tasks a group may have in flight at once: sync priority weights copy concurrency. */
+export function copyLanes(priority: Priority): number {
+  return 2 ** PRIORITIES.indexOf(priority);
+}
+
+export function checkSyncSettings(input: unknown, current?: SyncSettings): SyncSettings {
+  if (input === undefined) return current ?? { mode: 'manual', intervalSeconds: DEFAULT_INTERVAL_SECONDS };
+  if (typeof input !== 'object' || input === null) throw badInput('sync must be an object', 'bad-sync');
+  const { mode, intervalSeconds } = input as { mode?: unknown; intervalSeconds?: unknown };
+  const m = mode ?? current?.mode ?? 'manual';
+  if (!SYNC_MODES.includes(m as SyncMode)) {
+    throw badInput(`sync.mode must be one of ${SYNC_MODES.join(', ')}`, 'bad-sync');
+  }
+  const i = intervalSeconds ?? current?.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
+  if (typeof i !== 'number' || !Number.isInteger(i) || i < 1 || i > 86_400 * 7) {
+    throw badInput('sync.intervalSeconds must be a whole number from 1 to 604800', 'bad-sync');
+  }
+  return { mode: m as SyncMode, intervalSeconds: i };
+}
+
+export function checkPriority(input: unknown, current: Priority = 'medium'): Priority {
+  if (input === undefined) return current;
+  if (!PRIORITIES.includes(input as Priority)) {
+    throw badInput(`priority must be one of ${PRIORITIES.join(', ')}`, 'bad-priority');
+  }
+  return input as Priority;
+}
+
+export function checkResyncPolicy(input: unknown, current: Group['resyncPolicy'] = 'automatic') {
+  if (input === undefined) return current;
+  if (input !== 'automatic' && input !== 'manual') {
+    throw badInput('resyncPolicy must be automatic or manual', 'bad-resync-policy');
+  }
+  return input;
+}
+
+export function checkThresholds(input: unknown, current: Thresholds = {}): Thresholds {
+  if (input === undefined) return current;
+  if (typeof input !== 'object' || input === null)
+    throw badInput('thresholds must be an object', 'bad-thresholds');
+  const out: Thresholds = { ...current };
+  for (const [k, v] of Object.entries(input)) {
+    if (!['syncIntervalWarningSeconds', 'recoveryPointAgeAlertSeconds', 'backlogWarningBytes'].includes(k)) {
+      throw badInput(`unknown threshold ${k}`, 'bad-thresholds');
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw badInput(`thresholds.${k} must be a positive whole number`, 'bad-thresholds');
+    }
+    out[k as keyof Thresholds] = v;
+  }
+  return out;
+}
+
+/** The status a user sees: lasting states as stored, sync states while a sync runs. */
+export function groupStatus(group: Group): GroupStatus {
+  if (group.status !== 'optimal') return group.status;
+  if (group.activeSync) return group.activeSync.initial ? 'synchronizing-initial' : 'synchronizing-interval';
+  return 'optimal';
+}
+
+export function pairStatus(group: Group, pair: Pair): PairStatus {
+  if (group.status === 'failed') return 'failed';
+  if (group.status === 'user-suspended' || group.status === 'system-suspended') return 'stopped';
+  if (pair.firstRp === undefined) return group.status === 'paused' ? 'incomplete' : 'synchronizing';
+  if (group.status === 'paused') return 'incomplete';
+  return 'optimal';
+}
+
+export function leaseIsLive(lease: { expiresAt: number } | undefined, now: number): boolean {
+  return lease !== undefined && lease.expiresAt > now;
+}
+
+/** Whether a scheduled or continuous group is due for its next sync. */
+export function syncDue(group: Group, now: number): boolean {
+  if (group.status !== 'optimal' || group.activeSync) return false;
+  if (group.sync.mode === 'manual') return false;
+  if (group.sync.mode === 'continuous') return true;
+  const last = group.lastSyncStartedAt ? Date.parse(group.lastSyncStartedAt) : 0;
+  return now - last >= group.sync.intervalSeconds * 1000;
+}

@@ -1,0 +1,215 @@
+/** The nouns of DESIGN.md, as stored in the control table and returned by the API. */
+
+export type Role = 'primary' | 'secondary';
+
+export type GroupStatus =
+  | 'optimal'
+  | 'synchronizing-initial'
+  | 'synchronizing-interval'
+  | 'system-suspended'
+  | 'user-suspended'
+  | 'paused'
+  | 'orphan'
+  | 'role-change-pending'
+  | 'role-change-in-progress'
+  | 'role-conflict'
+  | 'failed';
+
+export type PairStatus = 'synchronizing' | 'optimal' | 'incomplete' | 'failed' | 'orphan' | 'stopped';
+
+export type SyncMode = 'manual' | 'scheduled' | 'continuous';
+export type Priority = 'lowest' | 'low' | 'medium' | 'high' | 'highest';
+
+export interface Lease {
+  /** Gateway session (or sync) holding the write lease. */
+  holder: string;
+  /** Epoch-milliseconds; a lease past this is void. */
+  expiresAt: number;
+}
+
+export interface Volume {
+  id: string;
+  name: string;
+  site: string;
+  sizeBytes: number;
+  chunkSizeBytes: number;
+  groupId?: string;
+  role?: Role;
+  /** Write lease of a volume outside any group. */
+  lease?: Lease;
+  createdAt: string;
+}
+
+export interface SyncSettings {
+  mode: SyncMode;
+  intervalSeconds: number;
+}
+
+export interface Thresholds {
+  syncIntervalWarningSeconds?: number;
+  recoveryPointAgeAlertSeconds?: number;
+  backlogWarningBytes?: number;
+}
+
+export interface RecoveryPointRef {
+  id: string;
+  number: number;
+  epoch: number;
+  cutAt: string;
+  committedAt: string;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+  /** Stored status: the lasting ones (optimal, suspended, paused...); sync states are derived. */
+  status: GroupStatus;
+  primarySite: string;
+  secondarySite: string;
+  roleEpoch: number;
+  sync: SyncSettings;
+  priority: Priority;
+  resyncPolicy: 'automatic' | 'manual';
+  thresholds: Thresholds;
+  /** The open epoch: writes issued now are numbered with it. */
+  epoch: number;
+  lease?: Lease;
+  /** A sync asking the lease holder to close its epoch. */
+  cutRequest?: string;
+  /** The gateway's answer to cutRequest. */
+  cutDone?: { syncId: string; epoch: number; at: string };
+  activeSync?: { id: string; initial: boolean };
+  /** Held while pairs are added or removed, so that no sync plans over a changing member list. */
+  memberLock?: Lease;
+  lastRp?: RecoveryPointRef;
+  /** Highest RP number ever reserved or committed; RP numbers only grow. */
+  rpCounter: number;
+  lastSyncStartedAt?: string;
+  pausedReason?: string;
+  createdAt: string;
+}
+
+export interface Pair {
+  groupId: string;
+  primaryVolumeId: string;
+  secondaryVolumeId: string;
+  /** First epoch whose change records belong to this pair. */
+  startEpoch: number;
+  /** Primary manifest listed when the pair was added (the initial-sync base). */
+  baseManifestKey: string;
+  /** Number of the first RP that holds this pair; absent while the initial sync runs. */
+  firstRp?: number;
+  addedAt: string;
+}
+
+/** One chunk write, as published by the gateway after its PUT succeeded. */
+export interface ChangeRecord {
+  volumeId: string;
+  chunk: number;
+  versionId: string;
+  sha256: string;
+  bytes: number;
+  /** Per-volume, per-session sequence number: orders writes to the same chunk. */
+  seq: number;
+}
+
+/** The unit published to SQS: many records of one epoch from one gateway session. */
+export interface ChangeBatch {
+  groupId: string;
+  session: string;
+  epoch: number;
+  batch: number;
+  records: ChangeRecord[];
+}
+
+export interface Barrier {
+  epoch: number;
+  session: string;
+  /** How many ChangeBatch messages epoch `epoch` has: completeness is checkable. */
+  batches: number;
+  /** Batch numbers whose send failed: their writes were never acknowledged. */
+  missing: number[];
+  /** Set when the epoch was sealed for a crashed gateway after its queue drained. */
+  recovered?: boolean;
+  sealedAt: string;
+}
+
+export type SyncState =
+  | 'cutting'
+  | 'collecting'
+  | 'copying'
+  | 'committing'
+  | 'committed'
+  | 'failed'
+  | 'paused';
+
+export interface SyncJob {
+  id: string;
+  groupId: string;
+  rpNumber: number;
+  rpId: string;
+  state: SyncState;
+  /** True while any pair of the group takes its initial sync in this job. */
+  initial: boolean;
+  roleEpoch: number;
+  fromEpoch: number;
+  cutEpoch?: number;
+  cutAt?: string;
+  tasksTotal?: number;
+  tasksEnqueued?: number;
+  /** Consecutive failed attempts to reach the other site while paused. */
+  retries?: number;
+  retryAt?: number;
+  chunksTotal?: number;
+  bytesTotal?: number;
+  startedAt: string;
+  committedAt?: string;
+  error?: string;
+  pausedReason?: string;
+}
+
+/** A chunk to copy: [chunk index, source versionId]. */
+export type ChunkRef = [number, string];
+
+export interface CopyTask {
+  syncId: string;
+  groupId: string;
+  taskNo: number;
+  sourceSite: string;
+  targetSite: string;
+  sourceVolumeId: string;
+  targetVolumeId: string;
+  chunkSizeBytes: number;
+  chunks: ChunkRef[];
+}
+
+export interface RecoveryPointVolume {
+  primaryVolumeId: string;
+  secondaryVolumeId: string;
+  primaryManifestKey: string;
+  secondaryManifestKey: string;
+  chunks: number;
+  bytes: number;
+}
+
+export interface RecoveryPoint {
+  id: string;
+  number: number;
+  groupId: string;
+  kind: 'recovery-point' | 'preserved-writes';
+  site: string;
+  epoch: number;
+  roleEpoch: number;
+  cutAt: string;
+  committedAt: string;
+  /** Bytes copied to the secondary by the sync that made this RP. */
+  bytes: number;
+  volumes: RecoveryPointVolume[];
+}
+
+export interface GroupEvent {
+  at: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'error';
+  message: string;
+}

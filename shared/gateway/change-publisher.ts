@@ -1,0 +1,89 @@
+import type { Queue } from '../aws/queues';
+import type { ChangeBatch, ChangeRecord } from '../domain/model';
+
+interface Pending {
+  records: ChangeRecord[];
+  waiters: { resolve(): void; reject(e: unknown): void }[];
+  timer?: NodeJS.Timeout;
+}
+
+export interface EpochTally {
+  /** Batch numbers handed out for the epoch: 0 .. batches-1. */
+  batches: number;
+  /** Batch numbers whose publish failed: their writes were never acknowledged. */
+  missing: number[];
+}
+
+/**
+ * Batches change records into SQS messages, one stream per epoch. A record's promise
+ * resolves once the message holding it is accepted by SQS; only then is its write acked.
+ */
+export class ChangePublisher {
+  private readonly pending = new Map<number, Pending>();
+  private readonly inflight = new Map<number, Set<Promise<void>>>();
+  private readonly tallies = new Map<number, EpochTally>();
+  sentMessages = 0;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly groupId: string,
+    private readonly session: string,
+    private readonly maxRecords: number,
+    private readonly lingerMs: number,
+  ) {}
+
+  publish(epoch: number, record: ChangeRecord): Promise<void> {
+    let p = this.pending.get(epoch);
+    if (!p) {
+      p = { records: [], waiters: [] };
+      this.pending.set(epoch, p);
+    }
+    p.records.push(record);
+    const done = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }));
+    if (p.records.length >= this.maxRecords) this.flush(epoch);
+    else p.timer ??= setTimeout(() => this.flush(epoch), this.lingerMs);
+    return done;
+  }
+
+  /** Sends what is buffered for an epoch and waits for every send of that epoch. */
+  async drain(epoch: number): Promise<EpochTally> {
+    this.flush(epoch);
+    await Promise.allSettled([...(this.inflight.get(epoch) ?? [])]);
+    this.inflight.delete(epoch);
+    const tally = this.tallies.get(epoch) ?? { batches: 0, missing: [] };
+    this.tallies.delete(epoch);
+    return tally;
+  }
+
+  private flush(epoch: number): void {
+    const p = this.pending.get(epoch);
+    if (!p || p.records.length === 0) return;
+    this.pending.delete(epoch);
+    if (p.timer) clearTimeout(p.timer);
+    const tally = this.tallies.get(epoch) ?? { batches: 0, missing: [] };
+    this.tallies.set(epoch, tally);
+    const batch: ChangeBatch = {
+      groupId: this.groupId,
+      session: this.session,
+      epoch,
+      batch: tally.batches++,
+      records: p.records,
+    };
+    const send = this.queue.send(JSON.stringify(batch)).then(
+      () => {
+        this.sentMessages++;
+        for (const w of p.waiters) w.resolve();
+      },
+      (e) => {
+        tally.missing.push(batch.batch);
+        for (const w of p.waiters) w.reject(e);
+      },
+    );
+    let set = this.inflight.get(epoch);
+    if (!set) {
+      set = new Set();
+      this.inflight.set(epoch, set);
+    }
+    set.add(send);
+  }
+}

@@ -1,0 +1,25 @@
+import { randomBytes } from 'node:crypto';
+import { groupPartition, keys } from '../aws/keys';
+import { type Deps, isoNow } from '../deps';
+import type { GroupEvent } from '../domain/model';
+
+export async function recordEvent(
+  deps: Deps,
+  groupId: string,
+  kind: string,
+  severity: GroupEvent['severity'],
+  message: string,
+): Promise<void> {
+  const at = isoNow(deps);
+  await deps.table.put(keys.event(groupId, at, randomBytes(3).toString('hex')), {
+    at,
+    kind,
+    severity,
+    message,
+  });
+}
+
+export async function listEvents(deps: Deps, groupId: string, limit = 100): Promise<GroupEvent[]> {
+  const events = await deps.table.queryPrefix<GroupEvent>(groupPartition(groupId), 'EVENT#');
+  return events.reverse().slice(0, limit);
+}

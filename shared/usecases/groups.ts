@@ -1,0 +1,263 @@
+import { changeRange, groupPartition, keys } from '../aws/keys';
+import { type Deps, isoNow, siteNames } from '../deps';
+import { badInput, conflict, notFound } from '../domain/errors';
+import {
+  checkPriority,
+  checkResyncPolicy,
+  checkSyncSettings,
+  checkThresholds,
+  groupStatus,
+  pairStatus,
+} from '../domain/group-rules';
+import { checkId, checkName, checkSiteName, newId } from '../domain/ids';
+import type { Group, GroupStatus, Pair, PairStatus, Role } from '../domain/model';
+import { recordEvent } from './events';
+import { syncProgressByVolume } from './sync-progress';
+
+export interface PairView {
+  primaryVolumeId: string;
+  secondaryVolumeId: string;
+  status: PairStatus;
+  progress?: { chunksCopied: number; chunksTotal: number };
+}
+
+export interface Alert {
+  kind: string;
+  severity: 'warning' | 'error';
+  message: string;
+}
+
+export interface GroupView {
+  id: string;
+  name: string;
+  status: GroupStatus;
+  roles: Record<string, Role>;
+  roleEpoch: number;
+  primarySite: string;
+  secondarySite: string;
+  sync: Group['sync'];
+  priority: Group['priority'];
+  resyncPolicy: Group['resyncPolicy'];
+  thresholds: Group['thresholds'];
+  lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
+  recoveryPointAgeSeconds?: number;
+  backlogBytes: number;
+  activeSyncId?: string;
+  pairs: PairView[];
+  alerts: Alert[];
+}
+
+export async function createGroup(deps: Deps, input: Record<string, unknown>): Promise<GroupView> {
+  const sites = siteNames(deps);
+  const name = checkName(input.name, 'name');
+  const primarySite = checkSiteName(input.primarySite, sites, 'primarySite');
+  const secondarySite = checkSiteName(input.secondarySite, sites, 'secondarySite');
+  if (primarySite === secondarySite)
+    throw badInput('secondarySite must differ from primarySite', 'same-site');
+  const group: Group = {
+    id: newId('grp'),
+    name,
+    status: 'optimal',
+    primarySite,
+    secondarySite,
+    roleEpoch: 1,
+    sync: checkSyncSettings(input.sync),
+    priority: checkPriority(input.priority),
+    resyncPolicy: checkResyncPolicy(input.resyncPolicy),
+    thresholds: checkThresholds(input.thresholds),
+    epoch: 1,
+    rpCounter: 0,
+    createdAt: isoNow(deps),
+  };
+  await deps.table.put(keys.group(group.id), group, { expr: 'attribute_not_exists(pk)' });
+  await recordEvent(
+    deps,
+    group.id,
+    'group-created',
+    'info',
+    `group ${name} created, ${primarySite} -> ${secondarySite}`,
+  );
+  return groupView(deps, group);
+}
+
+export async function loadGroup(deps: Deps, id: unknown): Promise<Group> {
+  const groupId = checkId(id, 'groupId');
+  const group = await deps.table.get<Group>(keys.group(groupId));
+  if (!group) throw notFound('group', groupId);
+  return group;
+}
+
+export async function loadPairs(deps: Deps, groupId: string): Promise<Pair[]> {
+  return deps.table.queryPrefix<Pair>(groupPartition(groupId), 'PAIR#');
+}
+
+export async function getGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  return groupView(deps, await loadGroup(deps, id));
+}
+
+export async function listGroups(deps: Deps): Promise<GroupView[]> {
+  const groups = await deps.table.queryPrefix<Group>('GROUPS', '');
+  return Promise.all(groups.map((g) => groupView(deps, g)));
+}
+
+export async function patchGroup(
+  deps: Deps,
+  id: unknown,
+  input: Record<string, unknown>,
+): Promise<GroupView> {
+  const group = await loadGroup(deps, id);
+  const allowed = ['name', 'sync', 'priority', 'resyncPolicy', 'thresholds'];
+  const unknown = Object.keys(input).filter((k) => !allowed.includes(k));
+  if (unknown.length) throw badInput(`cannot change ${unknown.join(', ')}; settable: ${allowed.join(', ')}`);
+  const set = {
+    name: input.name === undefined ? group.name : checkName(input.name, 'name'),
+    sync: checkSyncSettings(input.sync, group.sync),
+    priority: checkPriority(input.priority, group.priority),
+    resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
+    thresholds: checkThresholds(input.thresholds, group.thresholds),
+  };
+  const updated = await deps.table.update<Group>(
+    keys.group(group.id),
+    { set },
+    { expr: 'attribute_exists(pk)' },
+  );
+  if (!updated) throw notFound('group', group.id);
+  return groupView(deps, updated);
+}
+
+export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
+  const group = await loadGroup(deps, id);
+  if ((await loadPairs(deps, group.id)).length > 0) {
+    throw conflict(`group ${group.id} still has mirrored pairs; remove them first`, 'group-not-empty');
+  }
+  if (!(await deps.table.delete(keys.group(group.id), { expr: 'attribute_not_exists(activeSync)' }))) {
+    throw conflict(`group ${group.id} has a sync running`, 'sync-running');
+  }
+  const rest = await deps.table.queryPrefix<{ sk: string }>(groupPartition(group.id), '', []);
+  await deps.table.deleteMany(rest.map((item) => ({ pk: groupPartition(group.id), sk: item.sk })));
+}
+
+export async function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  const group = await loadGroup(deps, id);
+  const updated = await deps.table.update<Group>(
+    keys.group(group.id),
+    { set: { status: 'user-suspended' } },
+    {
+      expr: '#s IN (:ok, :paused, :sus)',
+      names: { '#s': 'status' },
+      values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
+    },
+  );
+  if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be suspended`, 'wrong-state');
+  await recordEvent(deps, group.id, 'suspended', 'info', 'mirroring suspended by the user');
+  return groupView(deps, updated);
+}
+
+export async function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  const group = await loadGroup(deps, id);
+  const updated = await deps.table.update<Group>(
+    keys.group(group.id),
+    { set: { status: 'optimal' }, remove: ['pausedReason'] },
+    {
+      expr: '#s IN (:ok, :paused, :sus)',
+      names: { '#s': 'status' },
+      values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
+    },
+  );
+  if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be resumed`, 'wrong-state');
+  await recordEvent(deps, group.id, 'resumed', 'info', 'mirroring resumed');
+  return groupView(deps, updated);
+}
+
+/** Bytes written on the primary since the last RP (the reserved capacity), counted per batch. */
+export async function backlogBytes(deps: Deps, group: Group): Promise<number> {
+  const [from, to] = changeRange((group.lastRp?.epoch ?? 0) + 1, Number.MAX_SAFE_INTEGER);
+  let total = 0;
+  for await (const item of deps.table.query<{ bytes?: number }>(groupPartition(group.id), from, to, [
+    'bytes',
+  ])) {
+    total += item.bytes ?? 0;
+  }
+  return total;
+}
+
+export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
+  const [pairs, backlog, progress] = await Promise.all([
+    loadPairs(deps, group.id),
+    backlogBytes(deps, group),
+    group.activeSync ? syncProgressByVolume(deps, group.activeSync.id) : Promise.resolve(new Map()),
+  ]);
+  const now = deps.now();
+  const rpAge = group.lastRp ? Math.floor((now - Date.parse(group.lastRp.cutAt)) / 1000) : undefined;
+  return {
+    id: group.id,
+    name: group.name,
+    status: groupStatus(group),
+    roles: { [group.primarySite]: 'primary', [group.secondarySite]: 'secondary' },
+    roleEpoch: group.roleEpoch,
+    primarySite: group.primarySite,
+    secondarySite: group.secondarySite,
+    sync: group.sync,
+    priority: group.priority,
+    resyncPolicy: group.resyncPolicy,
+    thresholds: group.thresholds,
+    ...(group.lastRp && {
+      lastRecoveryPoint: {
+        id: group.lastRp.id,
+        cutAt: group.lastRp.cutAt,
+        committedAt: group.lastRp.committedAt,
+      },
+    }),
+    ...(rpAge !== undefined && { recoveryPointAgeSeconds: rpAge }),
+    backlogBytes: backlog,
+    ...(group.activeSync && { activeSyncId: group.activeSync.id }),
+    pairs: pairs.map((p) => ({
+      primaryVolumeId: p.primaryVolumeId,
+      secondaryVolumeId: p.secondaryVolumeId,
+      status: pairStatus(group, p),
+      ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
+    })),
+    alerts: alertsOf(group, rpAge, backlog, now),
+  };
+}
+
+function alertsOf(group: Group, rpAgeSeconds: number | undefined, backlog: number, now: number): Alert[] {
+  const alerts: Alert[] = [];
+  const t = group.thresholds;
+  if (group.status === 'paused') {
+    alerts.push({
+      kind: 'link-down',
+      severity: 'error',
+      message: group.pausedReason ?? 'the other site is unreachable',
+    });
+  }
+  if (
+    t.recoveryPointAgeAlertSeconds &&
+    rpAgeSeconds !== undefined &&
+    rpAgeSeconds > t.recoveryPointAgeAlertSeconds
+  ) {
+    alerts.push({
+      kind: 'recovery-point-age',
+      severity: 'error',
+      message: `last recovery point is ${rpAgeSeconds}s old (threshold ${t.recoveryPointAgeAlertSeconds}s)`,
+    });
+  }
+  if (t.backlogWarningBytes && backlog > t.backlogWarningBytes) {
+    alerts.push({
+      kind: 'backlog',
+      severity: 'warning',
+      message: `${backlog} bytes not yet replicated (threshold ${t.backlogWarningBytes})`,
+    });
+  }
+  if (t.syncIntervalWarningSeconds && group.activeSync && group.lastSyncStartedAt) {
+    const running = Math.floor((now - Date.parse(group.lastSyncStartedAt)) / 1000);
+    if (running > t.syncIntervalWarningSeconds) {
+      alerts.push({
+        kind: 'sync-interval',
+        severity: 'warning',
+        message: `sync running for ${running}s (threshold ${t.syncIntervalWarningSeconds}s)`,
+      });
+    }
+  }
+  return alerts;
+}

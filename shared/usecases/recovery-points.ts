@@ -1,0 +1,90 @@
+import { groupPartition, keys } from '../aws/keys';
+import type { Deps } from '../deps';
+import { chunkKey } from '../domain/chunks';
+import { notFound } from '../domain/errors';
+import { checkId } from '../domain/ids';
+import { releasedVersions } from '../domain/manifest';
+import type { Group, RecoveryPoint } from '../domain/model';
+import { loadGroup } from './groups';
+
+export interface RecoveryPointView {
+  id: string;
+  kind: RecoveryPoint['kind'];
+  site: string;
+  cutAt: string;
+  committedAt: string;
+  bytes: number;
+  epoch: number;
+  volumes: { primaryVolumeId: string; secondaryVolumeId: string; chunks: number }[];
+}
+
+/** Committed RPs only: an RP item whose number the group never reached is an unfinished commit. */
+export async function committedRecoveryPoints(deps: Deps, group: Group): Promise<RecoveryPoint[]> {
+  const last = group.lastRp?.number ?? 0;
+  const rps = await deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
+  return rps.filter((rp) => rp.number <= last);
+}
+
+export async function listRecoveryPoints(deps: Deps, groupId: unknown): Promise<RecoveryPointView[]> {
+  const group = await loadGroup(deps, groupId);
+  const rps = await committedRecoveryPoints(deps, group);
+  return rps.reverse().map((rp) => ({
+    id: rp.id,
+    kind: rp.kind,
+    site: rp.site,
+    cutAt: rp.cutAt,
+    committedAt: rp.committedAt,
+    bytes: rp.bytes,
+    epoch: rp.epoch,
+    volumes: rp.volumes.map((v) => ({
+      primaryVolumeId: v.primaryVolumeId,
+      secondaryVolumeId: v.secondaryVolumeId,
+      chunks: v.chunks,
+    })),
+  }));
+}
+
+export async function loadRecoveryPoint(deps: Deps, group: Group, rpId: unknown): Promise<RecoveryPoint> {
+  const id = checkId(rpId, 'recoveryPointId');
+  const rp = (await committedRecoveryPoints(deps, group)).find((r) => r.id === id);
+  if (!rp) throw notFound('recovery-point', id);
+  return rp;
+}
+
+/**
+ * Expires RPs beyond the group's retention, oldest first, with the object versions that
+ * only they reference (at both sites) and their manifests.
+ */
+export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise<number> {
+  const group = await deps.table.get<Group>(keys.group(groupId));
+  if (!group) return 0;
+  const rps = await committedRecoveryPoints(deps, group);
+  const excess = rps.length - deps.config.retention;
+  let expired = 0;
+  for (let i = 0; i < excess; i++) {
+    const old = rps[i];
+    const next = rps[i + 1];
+    for (const v of old.volumes) {
+      const successor = next.volumes.find((n) => n.primaryVolumeId === v.primaryVolumeId);
+      if (!successor) continue;
+      for (const [site, volumeId, oldKey, newKey] of [
+        [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],
+        [group.secondarySite, v.secondaryVolumeId, v.secondaryManifestKey, successor.secondaryManifestKey],
+      ] as const) {
+        const store = deps.stores[site];
+        const doomed: { key: string; versionId?: string }[] = [];
+        for await (const [index, versionId] of releasedVersions(
+          store.readManifest(oldKey),
+          store.readManifest(newKey),
+        )) {
+          doomed.push({ key: chunkKey(volumeId, index), versionId });
+        }
+        doomed.push({ key: oldKey });
+        await store.deleteVersions(doomed);
+      }
+    }
+    await deps.table.delete(keys.recoveryPoint(group.id, old.number));
+    expired++;
+  }
+  return expired;
+}

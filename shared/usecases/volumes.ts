@@ -1,0 +1,70 @@
+import { keys } from '../aws/keys';
+import { type Deps, isoNow, siteNames } from '../deps';
+import { chunkPrefix } from '../domain/chunks';
+import { badInput, conflict, notFound } from '../domain/errors';
+import { checkId, checkName, checkSiteName, newId } from '../domain/ids';
+import type { Volume } from '../domain/model';
+import { checkChunkSize, checkVolumeSize, DEFAULT_CHUNK, parseSize } from '../domain/sizes';
+
+export interface VolumeView extends Omit<Volume, 'lease'> {
+  location: { region: string; bucket: string; prefix: string };
+}
+
+export interface CreateVolumeInput {
+  name?: unknown;
+  site?: unknown;
+  sizeBytes?: unknown;
+  chunkSizeBytes?: unknown;
+}
+
+export async function createVolume(deps: Deps, input: CreateVolumeInput): Promise<VolumeView> {
+  const name = checkName(input.name, 'name');
+  const site = checkSiteName(input.site, siteNames(deps), 'site');
+  const chunkSizeBytes = checkChunkSize(
+    input.chunkSizeBytes === undefined
+      ? DEFAULT_CHUNK
+      : parseSize(sizeArg(input.chunkSizeBytes), 'chunkSizeBytes'),
+  );
+  const sizeBytes = checkVolumeSize(parseSize(sizeArg(input.sizeBytes), 'sizeBytes'), chunkSizeBytes);
+  const volume: Volume = { id: newId('vol'), name, site, sizeBytes, chunkSizeBytes, createdAt: isoNow(deps) };
+  await deps.table.put(keys.volume(volume.id), volume, { expr: 'attribute_not_exists(pk)' });
+  return view(deps, volume);
+}
+
+function sizeArg(v: unknown): string | number {
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  throw badInput('sizes must be numbers of bytes or strings such as 256MiB', 'bad-size');
+}
+
+export async function loadVolume(deps: Deps, id: unknown): Promise<Volume> {
+  const volumeId = checkId(id, 'volumeId');
+  const volume = await deps.table.get<Volume>(keys.volume(volumeId));
+  if (!volume) throw notFound('volume', volumeId);
+  return volume;
+}
+
+export async function getVolume(deps: Deps, id: unknown): Promise<VolumeView> {
+  return view(deps, await loadVolume(deps, id));
+}
+
+export async function listVolumes(deps: Deps): Promise<VolumeView[]> {
+  const volumes = await deps.table.queryPrefix<Volume>('VOLUMES', '');
+  return volumes.map((v) => view(deps, v));
+}
+
+export async function deleteVolume(deps: Deps, id: unknown): Promise<void> {
+  const volume = await loadVolume(deps, id);
+  const ok = await deps.table.delete(keys.volume(volume.id), { expr: 'attribute_not_exists(groupId)' });
+  if (!ok)
+    throw conflict(`volume ${volume.id} is in a mirrored pair; remove the pair first`, 'volume-in-pair');
+  await deps.stores[volume.site].deleteEverything(chunkPrefix(volume.id));
+}
+
+export function view(deps: Deps, volume: Volume): VolumeView {
+  const { lease: _lease, ...rest } = volume;
+  const site = deps.config.sites.find((s) => s.name === volume.site);
+  return {
+    ...rest,
+    location: { region: site?.region ?? '', bucket: site?.bucket ?? '', prefix: chunkPrefix(volume.id) },
+  };
+}

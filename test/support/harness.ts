@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { LocalApiServer } from '../../local/http-server';
+import { LocalRuntime, type RuntimeOptions } from '../../local/runtime';
+import { LocalStack, type LocalStackOptions } from '../../local/stack';
+import { buildClients, type Clients, RequestCounter } from '../../shared/aws/clients';
+import { buildDeps, type Deps } from '../../shared/deps';
+import { Gateway, type GatewayOptions } from '../../shared/gateway/gateway';
+import { createGroup } from '../../shared/usecases/groups';
+import { addPair } from '../../shared/usecases/pairs';
+import { getSync, startSync } from '../../shared/usecases/sync';
+import { createVolume } from '../../shared/usecases/volumes';
+
+export interface Harness {
+  stack: LocalStack;
+  clients: Clients;
+  deps: Deps;
+  counter: RequestCounter;
+  runtime?: LocalRuntime;
+  stop(): Promise<void>;
+}
+
+/** Starts emulators (per-site unless VOLMIRROR_TEST_TOPOLOGY=shared) and the clients on them. */
+export async function startHarness(opts: LocalStackOptions = {}): Promise<Harness> {
+  const topology =
+    opts.topology ?? (process.env.VOLMIRROR_TEST_TOPOLOGY as LocalStackOptions['topology']) ?? 'per-site';
+  const stack = await LocalStack.start({ leaseSeconds: 3, copyVisibilitySeconds: 2, ...opts, topology });
+  const clients = buildClients(stack.config);
+  const counter = new RequestCounter().attach(clients);
+  const deps = buildDeps(stack.config, clients);
+  const h: Harness = {
+    stack,
+    clients,
+    deps,
+    counter,
+    async stop() {
+      await h.runtime?.stop();
+      clients.destroy();
+      await stack.stop();
+    },
+  };
+  return h;
+}
+
+export function startRuntime(h: Harness, opts: RuntimeOptions = {}): LocalRuntime {
+  h.runtime = new LocalRuntime(h.deps, { copyWorkers: 3, tickMs: 100, syncPollMs: 30, ...opts }).start();
+  return h.runtime;
+}
+
+export async function startApi(h: Harness): Promise<{ server: LocalApiServer; token: string }> {
+  const token = randomBytes(16).toString('hex');
+  return { server: await LocalApiServer.start(h.deps, token), token };
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const v = await probe();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Runs a sync to commit and returns its RP id. */
+export async function syncAndWait(h: Harness, groupId: string, timeoutMs = 60_000): Promise<string> {
+  const { syncId, recoveryPointId } = await startSync(h.deps, groupId);
+  h.runtime?.drive(groupId, syncId);
+  await waitFor(
+    `sync ${syncId} to commit`,
+    async () => {
+      const s = await getSync(h.deps, groupId, syncId);
+      if (s.state === 'failed') throw new Error(`sync failed: ${s.error}`);
+      return s.state === 'committed';
+    },
+    timeoutMs,
+  );
+  return recoveryPointId;
+}
+
+export interface MirroredGroup {
+  groupId: string;
+  primaries: string[];
+  secondaries: string[];
+}
+
+/** A group with one pair per volume spec, secondaries created by the pair add. */
+export async function mirroredGroup(
+  h: Harness,
+  volumes: { sizeBytes: number; chunkSizeBytes: number }[],
+  sync: Record<string, unknown> = { mode: 'manual' },
+): Promise<MirroredGroup> {
+  const group = await createGroup(h.deps, { name: 'g1', primarySite: 'east', secondarySite: 'west', sync });
+  const primaries: string[] = [];
+  const secondaries: string[] = [];
+  for (const [i, v] of volumes.entries()) {
+    const vol = await createVolume(h.deps, { name: `v${i}`, site: 'east', ...v });
+    const pair = await addPair(h.deps, group.id, { primaryVolumeId: vol.id });
+    primaries.push(vol.id);
+    secondaries.push(pair.secondaryVolumeId);
+  }
+  return { groupId: group.id, primaries, secondaries };
+}
+
+export function openGateway(h: Harness, volumeId: string, opts: GatewayOptions = {}): Promise<Gateway> {
+  return Gateway.open(h.deps, volumeId, { renewEveryMs: 100, ...opts });
+}
+
+export function randomBytesOf(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
