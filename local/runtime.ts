@@ -15,6 +15,8 @@ export interface RuntimeOptions {
   shouldStopCopy?: StopCheck;
   /** Run the scheduler tick (scheduled/continuous syncs and driving running syncs). */
   scheduler?: boolean;
+  /** The copy queue's visibility timeout: a worker extends it while it works on a task. */
+  copyVisibilitySeconds?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,10 +91,18 @@ export class LocalRuntime {
           continue;
         }
         for (const m of messages) {
+          // Keep the task invisible while it runs, so no second worker copies the same chunks.
+          const visibility = this.opts.copyVisibilitySeconds ?? 30;
+          const heartbeat = setInterval(
+            () => void queue.release(m.receiptHandle, visibility).catch(() => undefined),
+            (visibility * 1000) / 3,
+          );
           try {
             await runCopyTask(this.deps, parseCopyMessage(m.body), shouldStop);
+            clearInterval(heartbeat);
             await queue.delete(m.receiptHandle);
           } catch (e) {
+            clearInterval(heartbeat);
             if (e instanceof WorkerStopped) return;
             this.report('copy', e);
             // Back off before the task is offered again; the sync pauses on link errors.

@@ -150,20 +150,38 @@ export class ControlTable {
     }
   }
 
-  /** Items of one partition whose sort key lies in [from, to], page by page. */
-  async *query<T>(pk: string, from: string, to: string, projection?: string[]): AsyncGenerator<T> {
+  /** Items of one partition whose sort key lies in [from, to] (the whole partition without a range), page by page. */
+  async *query<T>(pk: string, from?: string, to?: string, projection?: string[]): AsyncGenerator<T> {
+    for await (const item of this.queryRaw(pk, from, to, projection)) yield strip<T>(item);
+  }
+
+  /** The keys of the items in a range, for clean-up. */
+  async queryKeys(pk: string, from?: string, to?: string): Promise<Key[]> {
+    const found: Key[] = [];
+    for await (const item of this.queryRaw(pk, from, to, [])) found.push({ pk, sk: item.sk as string });
+    return found;
+  }
+
+  private async *queryRaw(
+    pk: string,
+    from: string | undefined,
+    to: string | undefined,
+    projection?: string[],
+  ): AsyncGenerator<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
-    const names: Record<string, string> = { '#pk': 'pk', '#sk': 'sk' };
+    const ranged = from !== undefined && to !== undefined;
+    const names: Record<string, string> = { '#pk': 'pk', ...(ranged || projection ? { '#sk': 'sk' } : {}) };
     projection?.forEach((p, i) => {
       names[`#p${i}`] = p;
     });
+    const values = ranged ? { ':pk': pk, ':from': from, ':to': to } : { ':pk': pk };
     do {
       const out = await this.db.send(
         new QueryCommand({
           TableName: this.name,
-          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          KeyConditionExpression: ranged ? '#pk = :pk AND #sk BETWEEN :from AND :to' : '#pk = :pk',
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: marshall({ ':pk': pk, ':from': from, ':to': to }),
+          ExpressionAttributeValues: marshall(values),
           ProjectionExpression: projection
             ? ['#sk', ...projection.map((_, i) => `#p${i}`)].join(', ')
             : undefined,
@@ -171,14 +189,15 @@ export class ControlTable {
           ExclusiveStartKey: start ? marshall(start) : undefined,
         }),
       );
-      for (const item of out.Items ?? []) yield strip<T>(unmarshall(item));
+      for (const item of out.Items ?? []) yield unmarshall(item);
       start = out.LastEvaluatedKey ? unmarshall(out.LastEvaluatedKey) : undefined;
     } while (start);
   }
 
   async queryPrefix<T>(pk: string, prefix: string, projection?: string[]): Promise<T[]> {
     const items: T[] = [];
-    for await (const item of this.query<T>(pk, prefix, `${prefix}\uffff`, projection)) items.push(item);
+    const range = prefix ? [prefix, `${prefix}\uffff`] : [];
+    for await (const item of this.query<T>(pk, range[0], range[1], projection)) items.push(item);
     return items;
   }
 

@@ -11,9 +11,10 @@ export function formatManifestLine([index, versionId]: ChunkRef): string {
 
 export function parseManifestLine(line: string): ChunkRef {
   const space = line.indexOf(' ');
-  const index = Number(line.slice(0, space));
+  const digits = line.slice(0, space);
+  const index = Number(digits);
   const versionId = line.slice(space + 1);
-  if (space < 1 || !Number.isSafeInteger(index) || versionId.length === 0) {
+  if (space < 1 || !/^\d+$/.test(digits) || !Number.isSafeInteger(index) || versionId.length === 0) {
     throw new Error(`corrupt manifest line: ${JSON.stringify(line)}`);
   }
   return [index, versionId];

@@ -35,7 +35,7 @@ function checkWhole(n: number, what: string): number {
 }
 
 export function checkChunkSize(n: number): number {
-  if (n < MIN_CHUNK || n > MAX_CHUNK || (n & (n - 1)) !== 0) {
+  if (!Number.isInteger(n) || n < MIN_CHUNK || n > MAX_CHUNK || (n & (n - 1)) !== 0) {
     throw badInput('chunkSizeBytes must be a power of two from 64KiB to 64MiB', 'bad-chunk-size');
   }
   return n;

@@ -133,8 +133,7 @@ export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
   if (!(await deps.table.delete(keys.group(group.id), { expr: 'attribute_not_exists(activeSync)' }))) {
     throw conflict(`group ${group.id} has a sync running`, 'sync-running');
   }
-  const rest = await deps.table.queryPrefix<{ sk: string }>(groupPartition(group.id), '', []);
-  await deps.table.deleteMany(rest.map((item) => ({ pk: groupPartition(group.id), sk: item.sk })));
+  await deps.table.deleteMany(await deps.table.queryKeys(groupPartition(group.id)));
 }
 
 export async function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {

@@ -513,12 +513,11 @@ async function cleanUp(deps: Deps, groupId: string, job: SyncJob): Promise<void>
   const pk = groupPartition(groupId);
   const [cFrom, cTo] = changeRange(1, cutEpoch);
   const [bFrom, bTo] = barrierRange(1, cutEpoch);
-  const doomed: { pk: string; sk: string }[] = [];
-  for await (const i of deps.table.query<{ sk: string }>(pk, cFrom, cTo, [])) doomed.push({ pk, sk: i.sk });
-  for await (const i of deps.table.query<{ sk: string }>(pk, bFrom, bTo, [])) doomed.push({ pk, sk: i.sk });
-  const tp = taskPartition(job.id);
-  for await (const i of deps.table.query<{ sk: string }>(tp, 'TASK#', 'TASK#\uffff', []))
-    doomed.push({ pk: tp, sk: i.sk });
+  const doomed = [
+    ...(await deps.table.queryKeys(pk, cFrom, cTo)),
+    ...(await deps.table.queryKeys(pk, bFrom, bTo)),
+    ...(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff')),
+  ];
   await deps.table.deleteMany(doomed);
 }
 

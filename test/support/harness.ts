@@ -42,7 +42,13 @@ export async function startHarness(opts: LocalStackOptions = {}): Promise<Harnes
 }
 
 export function startRuntime(h: Harness, opts: RuntimeOptions = {}): LocalRuntime {
-  h.runtime = new LocalRuntime(h.deps, { copyWorkers: 3, tickMs: 100, syncPollMs: 30, ...opts }).start();
+  h.runtime = new LocalRuntime(h.deps, {
+    copyWorkers: 3,
+    tickMs: 100,
+    syncPollMs: 30,
+    copyVisibilitySeconds: 2,
+    ...opts,
+  }).start();
   return h.runtime;
 }
 
