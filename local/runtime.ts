@@ -19,6 +19,7 @@ export interface RuntimeOptions {
   copyVisibilitySeconds?: number;
 }
 
+const INGEST_POLLERS = 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -40,9 +41,11 @@ export class LocalRuntime {
 
   start(): this {
     for (const site of this.deps.config.sites) {
-      this.loops.push(
-        this.pollLoop(this.deps.changeQueues[site.name], 10, (m) => ingestChangeBatch(this.deps, m.body)),
-      );
+      for (let i = 0; i < INGEST_POLLERS; i++) {
+        this.loops.push(
+          this.pollLoop(this.deps.changeQueues[site.name], 10, (m) => ingestChangeBatch(this.deps, m.body)),
+        );
+      }
       this.startCopyWorkers(site.name);
     }
     if (this.opts.scheduler !== false) this.loops.push(this.tickLoop());
@@ -55,6 +58,7 @@ export class LocalRuntime {
     for (let i = 0; i < count; i++) this.loops.push(this.copyLoop(this.deps.copyQueues[site], stop));
   }
 
+  /** Receives up to ten messages, handles them side by side, deletes the handled ones in one request. */
   private async pollLoop(
     queue: Queue,
     max: number,
@@ -63,14 +67,18 @@ export class LocalRuntime {
     while (this.running) {
       try {
         const messages = await queue.receive(max, 1);
-        for (const m of messages) {
-          try {
-            await handle(m);
-            await queue.delete(m.receiptHandle);
-          } catch (e) {
-            this.report('ingest', e);
-          }
-        }
+        const handled = await Promise.all(
+          messages.map((m) =>
+            handle(m).then(
+              () => m.receiptHandle,
+              (e) => {
+                this.report('ingest', e);
+                return undefined;
+              },
+            ),
+          ),
+        );
+        await queue.deleteAll(handled.filter((r): r is string => r !== undefined));
       } catch (e) {
         this.report('poll', e);
         await sleep(250);

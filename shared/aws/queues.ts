@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -67,6 +68,14 @@ export class Queue {
 
   async delete(receiptHandle: string): Promise<void> {
     await this.sqs.send(new DeleteMessageCommand({ QueueUrl: this.url, ReceiptHandle: receiptHandle }));
+  }
+
+  /** Deletes handled messages, ten per request. */
+  async deleteAll(receiptHandles: string[]): Promise<void> {
+    for (let i = 0; i < receiptHandles.length; i += 10) {
+      const entries = receiptHandles.slice(i, i + 10).map((r, j) => ({ Id: String(j), ReceiptHandle: r }));
+      await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.url, Entries: entries }));
+    }
   }
 
   async release(receiptHandle: string, delaySeconds: number): Promise<void> {
