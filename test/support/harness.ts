@@ -126,3 +126,26 @@ export function randomBytesOf(n: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+/** Counts chunk objects written at a site (PutObject or CopyObject of a chunk key): one per chunk copy. */
+export function chunkWriteCounter(h: Harness, site: string): { count(): number; reset(): void } {
+  let n = 0;
+  const stack = h.clients.sites[site].s3.middlewareStack as unknown as {
+    add(mw: unknown, opts: { step: string; name: string }): void;
+  };
+  stack.add(
+    (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+      async (args: { input?: { Key?: string } }) => {
+        const cmd = context.commandName;
+        if ((cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand') && args.input?.Key?.includes('/chunks/')) n++;
+        return next(args);
+      },
+    { step: 'initialize', name: `chunkWriteCounter${site}` },
+  );
+  return {
+    count: () => n,
+    reset: () => {
+      n = 0;
+    },
+  };
+}
