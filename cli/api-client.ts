@@ -1,0 +1,132 @@
+import { isAlive, type LocalConfig, localConfigPath, readLocalConfig } from '../local/local-config';
+import type { GroupView, PairView } from '../shared/usecases/groups';
+import type { RecoveryPointView } from '../shared/usecases/recovery-points';
+import type { SyncView } from '../shared/usecases/sync';
+import type { VolumeView } from '../shared/usecases/volumes';
+import { ApiError, CliError } from './errors';
+
+export type { GroupView, PairView, RecoveryPointView, SyncView, VolumeView };
+
+export interface EventView {
+  at: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'error';
+  message: string;
+}
+
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export const NO_STACK = 'no local stack: run `volmirror up`';
+
+/** The local config written by `volmirror up`, or the error every command gives without it. */
+export function loadLocal(): LocalConfig {
+  let local: LocalConfig | undefined;
+  try {
+    local = readLocalConfig();
+  } catch (e) {
+    throw new CliError(`cannot read ${localConfigPath()}: ${(e as Error).message}`);
+  }
+  if (!local) throw new CliError(NO_STACK);
+  if (!isAlive(local.pid)) {
+    throw new CliError(
+      `the local stack (pid ${local.pid}) is not running any more: run \`volmirror down\` to clean up, then \`volmirror up\``,
+    );
+  }
+  return local;
+}
+
+/** A path segment: whatever the user typed reaches the API as one segment, validated there. */
+export const seg = (value: string) => encodeURIComponent(value);
+
+/** The REST API of CONTRACT.md, with the bearer token of the local stack. */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  static fromLocal(): ApiClient {
+    const local = loadLocal();
+    return new ApiClient(local.apiUrl, local.token);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (e) {
+      throw unreachable(this.baseUrl, e);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new ApiError(res.status, 'bad-response', `HTTP ${res.status} with a body that is not JSON`);
+    }
+    if (!res.ok) {
+      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(res.status, err?.code ?? `http-${res.status}`, err?.message ?? `HTTP ${res.status}`);
+    }
+    return parsed as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body);
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.request<void>('DELETE', path);
+  }
+
+  /** A volume id, or a volume name resolved to its id (names are what people remember). */
+  async volumeId(ref: string): Promise<string> {
+    if (/^vol-[0-9a-f]{12}$/.test(ref)) return ref;
+    return pickByName(await this.get<VolumeView[]>('/volumes'), ref, 'volume');
+  }
+
+  async groupId(ref: string): Promise<string> {
+    if (/^grp-[0-9a-f]{12}$/.test(ref)) return ref;
+    return pickByName(await this.get<GroupView[]>('/groups'), ref, 'group');
+  }
+}
+
+/**
+ * Resolves a name to the one item carrying it. An unknown reference is passed on as typed,
+ * so the API validates it and answers with its own code (bad-id, ...-not-found).
+ */
+export function pickByName(items: { id: string; name: string }[], ref: string, kind: string): string {
+  if (items.some((i) => i.id === ref)) return ref;
+  const named = items.filter((i) => i.name === ref);
+  if (named.length > 1) {
+    throw new CliError(
+      `${named.length} ${kind}s are named ${ref} (${named.map((i) => i.id).join(', ')}); use the id`,
+    );
+  }
+  return named[0]?.id ?? ref;
+}
+
+function unreachable(url: string, e: unknown): CliError {
+  const err = e as Error & { cause?: { code?: string } };
+  if (err.name === 'TimeoutError') return new CliError(`the API at ${url} did not answer in time`);
+  const why = err.cause?.code ?? err.message;
+  return new CliError(
+    `cannot reach the volmirror API at ${url} (${why}); is \`volmirror up\` still running?`,
+  );
+}
