@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Topology } from '../../local/stack';
-import { Queue } from '../../shared/aws/queues';
 import { groupPartition } from '../../shared/aws/keys';
+import { Queue } from '../../shared/aws/queues';
 import { getSync, startSync } from '../../shared/usecases/sync';
 import {
   chunkWriteCounter,
@@ -31,7 +31,8 @@ describe.each<Topology>(['per-site', 'shared'])('deltas only (%s emulators)', (t
   it('a sparse volume: the initial sync copies only the chunks that exist', async () => {
     const g = await mirroredGroup(h, [{ sizeBytes: 256 * CHUNK, chunkSizeBytes: CHUNK }]);
     const gw = await openGateway(h, g.primaries[0]);
-    for (const index of [3, 100, 255]) await gw.write(g.primaries[0], index * CHUNK, randomBytesOf(CHUNK, index));
+    for (const index of [3, 100, 255])
+      await gw.write(g.primaries[0], index * CHUNK, randomBytesOf(CHUNK, index));
     await gw.close();
     west.reset();
     const { syncId } = await startSync(h.deps, g.groupId);
@@ -41,7 +42,9 @@ describe.each<Topology>(['per-site', 'shared'])('deltas only (%s emulators)', (t
     expect(west.count()).toBe(3);
     expect(s.chunksTotal).toBe(3);
     expect(s.bytesCopied).toBe(3 * CHUNK);
-    expect((await readAll(h, g.secondaries[0], s.recoveryPointId)).equals(await readAll(h, g.primaries[0]))).toBe(true);
+    expect(
+      (await readAll(h, g.secondaries[0], s.recoveryPointId)).equals(await readAll(h, g.primaries[0])),
+    ).toBe(true);
   });
 
   it('a chunk rewritten 100 times between two RPs is copied once', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { getGroup } from '../../shared/usecases/groups';
 import { listEvents } from '../../shared/usecases/events';
+import { getGroup } from '../../shared/usecases/groups';
 import { getSync, startSync } from '../../shared/usecases/sync';
 import {
   chunkWriteCounter,
@@ -55,7 +55,10 @@ describe('faults', () => {
 
     // A new worker picks the task up once its message is visible again.
     harness.runtime?.startCopyWorkers('west', 1, () => false);
-    await waitFor('the resumed sync to commit', async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'committed');
+    await waitFor(
+      'the resumed sync to commit',
+      async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'committed',
+    );
     expect(west.count()).toBe(40);
     expect(copiedBeforeKill).toBe(midway.chunksCopied);
     const live = await readAll(harness, g.primaries[0]);
@@ -73,20 +76,30 @@ describe('faults', () => {
     harness.stack.cut('west');
     const { syncId, recoveryPointId } = await startSync(harness.deps, g.groupId);
     harness.runtime?.drive(g.groupId, syncId);
-    await waitFor('the group to pause', async () => (await getGroup(harness.deps, g.groupId)).status === 'paused', 30_000);
+    await waitFor(
+      'the group to pause',
+      async () => (await getGroup(harness.deps, g.groupId)).status === 'paused',
+      30_000,
+    );
     const paused = await getGroup(harness.deps, g.groupId);
     expect(paused.alerts.map((a) => a.kind)).toContain('link-down');
     expect((await getSync(harness.deps, g.groupId, syncId)).state).toBe('paused');
     expect((await listEvents(harness.deps, g.groupId)).map((e) => e.kind)).toContain('link-down');
 
     harness.stack.heal('west');
-    await waitFor('the same sync to commit', async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'committed', 60_000);
+    await waitFor(
+      'the same sync to commit',
+      async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'committed',
+      60_000,
+    );
     const after = await getGroup(harness.deps, g.groupId);
     expect(after.status).toBe('optimal');
     expect(after.lastRecoveryPoint?.id).toBe(recoveryPointId);
-    expect((await readAll(harness, g.secondaries[0], recoveryPointId)).equals(await readAll(harness, g.primaries[0]))).toBe(
-      true,
-    );
+    expect(
+      (await readAll(harness, g.secondaries[0], recoveryPointId)).equals(
+        await readAll(harness, g.primaries[0]),
+      ),
+    ).toBe(true);
   });
 
   it('a gateway that dies without closing its epoch loses no acknowledged write', async () => {
@@ -109,6 +122,8 @@ describe('faults', () => {
     await next.write(g.primaries[0], 0, randomBytesOf(100, 99));
     await next.close();
     const rp2 = await syncAndWait(harness, g.groupId);
-    expect((await readAll(harness, g.secondaries[0], rp2)).equals(await readAll(harness, g.primaries[0]))).toBe(true);
+    expect(
+      (await readAll(harness, g.secondaries[0], rp2)).equals(await readAll(harness, g.primaries[0])),
+    ).toBe(true);
   });
 });

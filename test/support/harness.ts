@@ -137,7 +137,11 @@ export function chunkWriteCounter(h: Harness, site: string): { count(): number; 
     (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
       async (args: { input?: { Key?: string } }) => {
         const cmd = context.commandName;
-        if ((cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand') && args.input?.Key?.includes('/chunks/')) n++;
+        if (
+          (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand') &&
+          args.input?.Key?.includes('/chunks/')
+        )
+          n++;
         return next(args);
       },
     { step: 'initialize', name: `chunkWriteCounter${site}` },
