@@ -33,15 +33,25 @@ export class ChangePublisher {
   ) {}
 
   publish(epoch: number, record: ChangeRecord): Promise<void> {
+    return this.publishAll(epoch, [record]);
+  }
+
+  /**
+   * Buffers the records of one write. They go out when the buffer is full, when the writer
+   * calls flush (no other write of the epoch is about to add records: group commit), or
+   * after lingerMs at the latest.
+   */
+  publishAll(epoch: number, records: ChangeRecord[]): Promise<void> {
     let p = this.pending.get(epoch);
     if (!p) {
       p = { records: [], waiters: [] };
       this.pending.set(epoch, p);
     }
-    p.records.push(record);
-    const done = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject }));
-    if (p.records.length >= this.maxRecords) this.flush(epoch);
-    else p.timer ??= setTimeout(() => this.flush(epoch), this.lingerMs);
+    const buffer = p;
+    buffer.records.push(...records);
+    const done = new Promise<void>((resolve, reject) => buffer.waiters.push({ resolve, reject }));
+    if (buffer.records.length >= this.maxRecords) this.flush(epoch);
+    else buffer.timer ??= setTimeout(() => this.flush(epoch), this.lingerMs);
     return done;
   }
 
@@ -55,7 +65,7 @@ export class ChangePublisher {
     return tally;
   }
 
-  private flush(epoch: number): void {
+  flush(epoch: number): void {
     const p = this.pending.get(epoch);
     if (!p || p.records.length === 0) return;
     this.pending.delete(epoch);

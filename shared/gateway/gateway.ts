@@ -28,6 +28,8 @@ export class Gateway {
   private readonly inflight = new Map<number, Set<Promise<void>>>();
   private readonly chunkTails = new Map<string, Promise<unknown>>();
   private readonly seq = new Map<string, number>();
+  /** Writes per epoch whose chunks are still being stored. */
+  private readonly unpublished = new Map<number, number>();
   private readonly volumes = new Map<string, Volume>();
   private publisher?: ChangePublisher;
   private validUntil = 0;
@@ -49,7 +51,7 @@ export class Gateway {
     const opts = {
       renewEveryMs: options.renewEveryMs ?? Math.max(200, (deps.config.leaseSeconds * 1000) / 5),
       maxRecordsPerMessage: options.maxRecordsPerMessage ?? 250,
-      lingerMs: options.lingerMs ?? 15,
+      lingerMs: options.lingerMs ?? 50,
     };
     if (volume.role === 'secondary') {
       throw conflict(
@@ -229,12 +231,28 @@ export class Gateway {
         } satisfies ChangeRecord;
       }),
     );
-    const done = Promise.all(
-      parts.map(async (p) => {
-        const record = await p;
-        if (this.publisher) await this.publisher.publish(epoch, record);
-      }),
-    ).then(() => this.checkLease());
+    // A write's records travel together, and the message leaves as soon as no other write
+    // of the epoch is still storing chunks: batches grow with the load, not with a timer.
+    this.unpublished.set(epoch, (this.unpublished.get(epoch) ?? 0) + 1);
+    const stored = Promise.all(parts);
+    const handedOver = () => {
+      const left = (this.unpublished.get(epoch) ?? 1) - 1;
+      this.unpublished.set(epoch, left);
+      if (left === 0) this.publisher?.flush(epoch);
+    };
+    const done = stored
+      .then(
+        (records) => {
+          const published = this.publisher?.publishAll(epoch, records);
+          handedOver();
+          return published;
+        },
+        (e) => {
+          handedOver();
+          throw e;
+        },
+      )
+      .then(() => this.checkLease());
     this.track(epoch, done);
     return done;
   }

@@ -1,3 +1,4 @@
+import type { Key } from '../aws/control-table';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
@@ -38,6 +39,20 @@ const COPIES_IN_FLIGHT = 4;
  * the task item at once, so a worker killed midway leaves a task that resumes without
  * copying any chunk twice; a duplicate message finds the chunks done and copies nothing.
  */
+/** Records copied chunks on the task item, unless any of them is recorded already. */
+async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, string][]): Promise<boolean> {
+  const names = Object.fromEntries(copied.map(([index], j) => [`#c${j}`, `c${index}`]));
+  const updated = await deps.table.update(
+    key,
+    {
+      set: Object.fromEntries(copied.map(([index, version]) => [`done.c${index}`, version])),
+      add: { doneCount: copied.length, doneBytes: copied.length * chunkSize },
+    },
+    { expr: copied.map((_, j) => `attribute_not_exists(done.#c${j})`).join(' AND '), names },
+  );
+  return updated !== null;
+}
+
 export async function runCopyTask(
   deps: Deps,
   message: CopyMessage,
@@ -50,33 +65,29 @@ export async function runCopyTask(
   const target = deps.stores[task.targetSite];
   const todo = task.chunks.filter(([index]) => !task.done?.[`c${index}`]);
   let copied = 0;
-  // Copies overlap; their records go to the task item one after another, which keeps the
-  // item's updates simple for every DynamoDB implementation (emulators included).
-  let records: Promise<unknown> = Promise.resolve();
-  const copyOne = async ([index, versionId]: [number, string]) => {
-    if (shouldStop()) throw new WorkerStopped(`stopped before chunk ${index} of task ${task.taskNo}`);
-    const newVersion = await target.copyChunkFrom(
-      source,
-      task.sourceVolumeId,
-      task.targetVolumeId,
-      index,
-      versionId,
-    );
-    const record = records.then(() =>
-      deps.table.update(
-        key,
-        { set: { [`done.c${index}`]: newVersion }, add: { doneCount: 1, doneBytes: task.chunkSizeBytes } },
-        { expr: 'attribute_not_exists(done.#c)', names: { '#c': `c${index}` } },
-      ),
-    );
-    records = record.catch(() => undefined);
-    await record;
-    copied++;
-  };
   try {
-    // A few chunks at a time: each is recorded as soon as it lands, so a kill loses no copy.
+    // A few chunks at a time, each slice recorded on the task in one write as soon as it
+    // lands: a worker stopped between slices leaves nothing to copy twice.
     for (let i = 0; i < todo.length; i += COPIES_IN_FLIGHT) {
-      await Promise.all(todo.slice(i, i + COPIES_IN_FLIGHT).map(copyOne));
+      const slice = todo.slice(i, i + COPIES_IN_FLIGHT);
+      if (shouldStop()) throw new WorkerStopped(`stopped before chunk ${slice[0][0]} of task ${task.taskNo}`);
+      const versions = await Promise.all(
+        slice.map(([index, versionId]) =>
+          target.copyChunkFrom(source, task.sourceVolumeId, task.targetVolumeId, index, versionId),
+        ),
+      );
+      const recorded = await record(
+        deps,
+        key,
+        task.chunkSizeBytes,
+        slice.map(([index], j) => [index, versions[j]]),
+      );
+      if (!recorded) {
+        // A duplicate delivery recorded part of the slice first: record the rest one by one.
+        for (const [j, [index]] of slice.entries())
+          await record(deps, key, task.chunkSizeBytes, [[index, versions[j]]]);
+      }
+      copied += slice.length;
     }
   } catch (e) {
     if (isUnreachable(e)) {

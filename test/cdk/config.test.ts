@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configProblems, type DeploymentConfig } from '../../cdk/config';
-import { singleRegion, twoRegion } from './fixture';
+import singleRegion from '../../cdk/config/single-region';
+import twoRegion from '../../cdk/config/two-region';
 
 const withChanges = (c: DeploymentConfig, change: Partial<DeploymentConfig>): DeploymentConfig => ({
   ...c,
@@ -27,7 +28,9 @@ describe('deployment config', () => {
   });
 
   it('needs an MRSC witness outside both site regions', () => {
-    const problems = configProblems(withChanges(twoRegion, { control: { mode: 'mrsc', witnessRegion: 'us-west-2' } }));
+    const problems = configProblems(
+      withChanges(twoRegion, { control: { mode: 'mrsc', witnessRegion: 'us-west-2' } }),
+    );
     expect(problems).toEqual(['control.witnessRegion must differ from both site regions']);
   });
 
@@ -39,12 +42,16 @@ describe('deployment config', () => {
         alerts: { emails: [], recoveryPointAgeSeconds: 5 * 86_400 },
       }),
     );
-    expect(problems).toEqual(['noncurrentVersionExpirationDays must exceed retention x alerts.recoveryPointAgeSeconds']);
+    expect(problems).toEqual([
+      'noncurrentVersionExpirationDays must exceed retention x alerts.recoveryPointAgeSeconds',
+    ]);
     expect(configProblems(withChanges(twoRegion, { noncurrentVersionExpirationDays: null }))).toEqual([]);
   });
 
   it('keeps SQS event-source concurrency at its minimum of 2 or more', () => {
-    const problems = configProblems(withChanges(twoRegion, { concurrency: { ...twoRegion.concurrency, copy: 1 } }));
+    const problems = configProblems(
+      withChanges(twoRegion, { concurrency: { ...twoRegion.concurrency, copy: 1 } }),
+    );
     expect(problems).toEqual(['concurrency.ingest and .copy must be >= 2 (the SQS event source minimum)']);
   });
 });

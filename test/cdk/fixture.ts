@@ -1,14 +1,11 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import cdkJson from '../../cdk.json';
 import { checkConfig, type DeploymentConfig } from '../../cdk/config';
-import singleRegion from '../../cdk/config/single-region';
-import twoRegion from '../../cdk/config/two-region';
 import { buildDeployment, type Deployment } from '../../cdk/deployment';
-
-export { singleRegion, twoRegion };
+import cdkJson from '../../cdk.json';
 
 export interface Synthesized {
+  config: DeploymentConfig;
   app: App;
   deployment: Deployment;
   control: Template;
@@ -16,27 +13,22 @@ export interface Synthesized {
   sites: Template[];
 }
 
-const cache = new Map<DeploymentConfig, Synthesized>();
-
 /**
- * The app exactly as `cdk synth` builds it (cdk.json's context, real esbuild bundling, the
- * cdk-nag plugin, which makes synthesis throw on any unacknowledged finding), once per config
- * and test file.
+ * The app exactly as `cdk synth` builds it: cdk.json's context, real esbuild bundling, and the
+ * cdk-nag plugin, which makes synthesis throw on any unacknowledged finding. A shipped config
+ * plus an alert address, so the topic subscriptions show.
  */
-export function synth(config: DeploymentConfig): Synthesized {
-  let found = cache.get(config);
-  if (!found) {
-    const app = new App({ context: cdkJson.context });
-    const deployment = buildDeployment(app, checkConfig(config));
-    found = {
-      app,
-      deployment,
-      control: Template.fromStack(deployment.control),
-      sites: deployment.sites.map((s) => Template.fromStack(s)),
-    };
-    cache.set(config, found);
-  }
-  return found;
+export function synth(shipped: DeploymentConfig): Synthesized {
+  const config = { ...shipped, alerts: { ...shipped.alerts, emails: ['ops@example.com'] } };
+  const app = new App({ context: cdkJson.context });
+  const deployment = buildDeployment(app, checkConfig(config));
+  return {
+    config,
+    app,
+    deployment,
+    control: Template.fromStack(deployment.control),
+    sites: deployment.sites.map((s) => Template.fromStack(s)),
+  };
 }
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -46,9 +38,11 @@ export function resourcesOf(template: Template, type: string): Resources {
   return template.findResources(type) as Resources;
 }
 
+export const ACCOUNT = '123456789012';
+
 // The account is a deploy-time pseudo parameter when no account is configured.
 const PSEUDO: Record<string, string> = {
-  'AWS::AccountId': '123456789012',
+  'AWS::AccountId': ACCOUNT,
   'AWS::URLSuffix': 'amazonaws.com',
   'AWS::Partition': 'aws',
 };
@@ -56,6 +50,7 @@ const PSEUDO: Record<string, string> = {
 /** A value with its pseudo-parameter references filled in and its joins joined. */
 export function flatten(value: unknown): string {
   if (typeof value === 'string') return value;
+  if (value === undefined) return '';
   const v = value as Record<string, unknown>;
   if (Array.isArray(v['Fn::Join'])) {
     const [sep, parts] = v['Fn::Join'] as [string, unknown[]];
@@ -68,4 +63,5 @@ export function flatten(value: unknown): string {
 
 export const asList = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
-export const stackOf = (s: Synthesized, site: number): Stack => s.deployment.sites[site];
+/** `[name, index]` of each site, for describe.each. */
+export const eachSite = (s: Synthesized) => s.config.sites.map((site, i) => [site.name, i] as const);

@@ -1,0 +1,52 @@
+import type { Deps } from '../shared/deps';
+import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy';
+import { ingestChangeBatch } from '../shared/usecases/ingest';
+import { advanceSync, startSync } from '../shared/usecases/sync';
+
+/**
+ * Runs the handlers one after another without timers, so that request counts depend only
+ * on the work (the Lambda triggers, played by hand).
+ */
+export async function ingestAll(deps: Deps, site: string): Promise<number> {
+  const queue = deps.changeQueues[site];
+  let n = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const got = await queue.receive(10, 0);
+    if (got.length === 0) return n;
+    for (const m of got) await ingestChangeBatch(deps, m.body);
+    await queue.deleteAll(got.map((m) => m.receiptHandle));
+    n += got.length;
+  }
+  return n;
+}
+
+export async function drainCopies(deps: Deps, site: string): Promise<number> {
+  const queue = deps.copyQueues[site];
+  let n = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const got = await queue.receive(10, 0);
+    if (got.length === 0) return n;
+    for (const m of got) n += await runCopyTask(deps, parseCopyMessage(m.body));
+    await queue.deleteAll(got.map((m) => m.receiptHandle));
+  }
+  return n;
+}
+
+/** One sync from start to commit, driven step by step; returns its RP id. */
+export async function syncByHand(
+  deps: Deps,
+  groupId: string,
+  primary: string,
+  secondary: string,
+): Promise<string> {
+  const { syncId, recoveryPointId } = await startSync(deps, groupId);
+  for (let i = 0; i < 10_000; i++) {
+    const r = await advanceSync(deps, groupId, syncId);
+    if (r === 'done') return recoveryPointId;
+    if (r === 'waiting') {
+      await ingestAll(deps, primary);
+      await drainCopies(deps, secondary);
+    }
+  }
+  throw new Error(`sync ${syncId} did not finish`);
+}
