@@ -1,12 +1,14 @@
 /**
  * npm run bench: request counts per operation (deterministic), bytes copied, memory, and copy
  * throughput as a ratio against a plain SDK copy loop run side by side on the same emulators.
+ *   npm run bench [-- --only batching|delta|throughput]
  */
 
+import { parseArgs } from 'node:util';
 import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
 import { buildDeps, type Deps } from '../shared/deps';
-import { Gateway } from '../shared/gateway/gateway';
+import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
 import { createGroup } from '../shared/usecases/groups';
 import { addPair } from '../shared/usecases/pairs';
 import { checksumVolume } from '../shared/usecases/reads';
@@ -66,7 +68,7 @@ async function writeChunks(
       // Contiguous runs become one write; scattered chunks one write each.
       for (const run of runs(group)) {
         const data = new Uint8Array(run.length * CHUNK);
-        run.forEach((c, j) => data.set(chunkData(c), j * CHUNK));
+        for (const [j, c] of run.entries()) data.set(chunkData(c), j * CHUNK);
         await gw.write(volumeId, run[0] * CHUNK, data);
       }
     }
@@ -90,13 +92,14 @@ async function batching(): Promise<Record<string, unknown>[]> {
   const e = await env('per-site');
   try {
     const g = await mirrored(e.deps, 2048 * CHUNK);
-    const gw = await Gateway.open(e.deps, g.primary);
     const rows: Record<string, unknown>[] = [];
-    for (const [label, perWrite, inFlight] of [
-      ['1,000 chunks, 50-chunk writes, 4 in flight', 50, 4],
-      ['1,000 chunks, 1-chunk writes, 64 in flight', 1, 64],
-      ['1,000 chunks, 1-chunk writes, 8 in flight', 1, 8],
+    for (const [label, perWrite, inFlight, lingerMs] of [
+      ['50-chunk writes, 4 in flight, bulk linger (volume write)', 50, 4, BULK_LINGER_MS],
+      ['50-chunk writes, 4 in flight, default linger', 50, 4, undefined],
+      ['1-chunk writes, 64 in flight, default linger', 1, 64, undefined],
+      ['1-chunk writes, 8 in flight, default linger', 1, 8, undefined],
     ] as const) {
+      const gw = await Gateway.open(e.deps, g.primary, { lingerMs });
       const before = gw.messagesSent;
       const writesBefore = gw.chunkWrites;
       await writeChunks(gw, g.primary, range(1000), perWrite, inFlight);
@@ -108,8 +111,8 @@ async function batching(): Promise<Record<string, unknown>[]> {
           ((gw.messagesSent - before) * 1000) / (gw.chunkWrites - writesBefore),
         ),
       });
+      await gw.close();
     }
-    await gw.close();
     return rows;
   } finally {
     await e.stop();
@@ -217,15 +220,24 @@ async function throughputAndMemory(chunks: number): Promise<Record<string, unkno
   }
 }
 
+const { values } = parseArgs({ options: { only: { type: 'string' } } });
+const wanted = (section: string) => !values.only || values.only === section;
+
 async function main() {
-  console.log('\n# Change-record batching (per-site emulators)');
-  console.table(await batching());
-  for (const t of ['shared', 'per-site'] as const) {
-    console.log(`\n# Delta sync of ${DELTA_CHUNKS} chunk writes, ${t} emulators (deterministic driver)`);
-    console.table(await deltaSyncs(t));
+  if (wanted('batching')) {
+    console.log('\n# Change-record batching: 1,000 chunk writes per row (per-site emulators)');
+    console.table(await batching());
   }
-  console.log('\n# Initial sync throughput and memory (per-site emulators, streamed copy)');
-  console.table([await throughputAndMemory(256), await throughputAndMemory(2048)]);
+  if (wanted('delta')) {
+    for (const t of ['shared', 'per-site'] as const) {
+      console.log(`\n# Delta sync of ${DELTA_CHUNKS} chunk writes, ${t} emulators (deterministic driver)`);
+      console.table(await deltaSyncs(t));
+    }
+  }
+  if (wanted('throughput')) {
+    console.log('\n# Initial sync throughput and memory (per-site emulators, streamed copy)');
+    console.table([await throughputAndMemory(256), await throughputAndMemory(2048)]);
+  }
 }
 
 main().then(

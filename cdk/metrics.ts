@@ -5,8 +5,8 @@ import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
  * The custom metrics the alarms and the dashboard read, as CloudWatch embedded metric format
  * (EMF) lines the app writes to stdout: namespace `Volmirror`, dimension sets
  * [["Deployment"], ["Deployment", "GroupId"]] so that the Deployment-only series, read with
- * Maximum, is the worst group. The app does not emit them yet (see docs/DEPLOY.md); until it
- * does, these alarms stay in INSUFFICIENT_DATA rather than raise false alerts.
+ * Maximum, is the worst group. The scheduler emits them each tick (lambdas/emf.ts);
+ * VolmirrorBytesReplicated is not emitted yet.
  */
 export const NAMESPACE = 'Volmirror';
 

@@ -105,7 +105,7 @@ export class SiteStack extends Stack {
         // One tick at a time: a slow tick makes the next one wait rather than overlap.
         reservedConcurrentExecutions: 1,
       },
-      { VOLMIRROR_SYNC_FUNCTION: names.function(site.name, 'sync') },
+      { VOLMIRROR_SYNC_FUNCTION: names.function(site.name, 'sync'), VOLMIRROR_DEPLOYMENT: config.prefix },
     );
 
     const data: DataPlane = {

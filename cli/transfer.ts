@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Deps } from '../shared/deps';
-import { Gateway } from '../shared/gateway/gateway';
+import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
 import { readVolume } from '../shared/usecases/reads';
 import { loadVolume } from '../shared/usecases/volumes';
 import { onInterrupt } from './command';
@@ -81,7 +81,8 @@ export async function writeFileToVolume(
   const maxInflight = Math.max(1, Math.floor(INFLIGHT_BYTES / pieceLen));
   const source = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: MiB });
 
-  const gw = await Gateway.open(deps, volume.id);
+  // A bulk copy trades a little ack latency for fuller change-record messages.
+  const gw = await Gateway.open(deps, volume.id, { lingerMs: BULK_LINGER_MS });
   const bar = Progress.start(opts, size ?? 0, 'bytes', 'write');
   let interrupted = false;
   const release = onInterrupt(() => {

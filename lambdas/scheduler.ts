@@ -1,10 +1,15 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { groupMetrics } from '../shared/usecases/group-metrics';
 import { tick } from '../shared/usecases/scheduler';
 import { lambdaDeps } from './deps';
+import { emfLines } from './emf';
 
 const lambda = new LambdaClient({});
 
-/** EventBridge one-minute tick: start due syncs and hand every running one to the sync function. */
+/**
+ * EventBridge one-minute tick: start due syncs, hand every running one to the sync function,
+ * and emit the metrics the alarms watch.
+ */
 export async function handler(): Promise<{ started: string[]; driven: number }> {
   const result = await tick(lambdaDeps());
   const fn = process.env.VOLMIRROR_SYNC_FUNCTION;
@@ -18,5 +23,8 @@ export async function handler(): Promise<{ started: string[]; driven: number }> 
       }),
     );
   }
+  const deployment = process.env.VOLMIRROR_DEPLOYMENT ?? 'volmirror';
+  for (const line of emfLines(deployment, await groupMetrics(lambdaDeps())))
+    process.stdout.write(`${line}\n`);
   return { started: result.started, driven: result.active.length };
 }

@@ -15,6 +15,9 @@ export interface GatewayOptions {
   lingerMs?: number;
 }
 
+/** Linger for throughput-oriented writers (file copies): fuller messages, later acks. */
+export const BULK_LINGER_MS = 250;
+
 export const leaseLost = (why: string) => new DomainError(409, 'lease-lost', `write lease lost: ${why}`);
 
 /**
