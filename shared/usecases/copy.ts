@@ -39,6 +39,17 @@ const COPIES_IN_FLIGHT = 4;
  * the task item at once, so a worker killed midway leaves a task that resumes without
  * copying any chunk twice; a duplicate message finds the chunks done and copies nothing.
  */
+/** Records a slice in one write; if a duplicate delivery got to some of it first, the rest one by one. */
+async function recordSlice(
+  deps: Deps,
+  key: Key,
+  chunkSize: number,
+  copied: [number, string][],
+): Promise<void> {
+  if (await record(deps, key, chunkSize, copied)) return;
+  for (const chunk of copied) await record(deps, key, chunkSize, [chunk]);
+}
+
 /** Records copied chunks on the task item, unless any of them is recorded already. */
 async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, string][]): Promise<boolean> {
   const names = Object.fromEntries(copied.map(([index], j) => [`#c${j}`, `c${index}`]));
@@ -65,30 +76,26 @@ export async function runCopyTask(
   const target = deps.stores[task.targetSite];
   const todo = task.chunks.filter(([index]) => !task.done?.[`c${index}`]);
   let copied = 0;
+  // The record of one slice overlaps the copies of the next; it is always awaited before a stop.
+  let recording: Promise<void> = Promise.resolve();
   try {
-    // A few chunks at a time, each slice recorded on the task in one write as soon as it
-    // lands: a worker stopped between slices leaves nothing to copy twice.
     for (let i = 0; i < todo.length; i += COPIES_IN_FLIGHT) {
       const slice = todo.slice(i, i + COPIES_IN_FLIGHT);
-      if (shouldStop()) throw new WorkerStopped(`stopped before chunk ${slice[0][0]} of task ${task.taskNo}`);
+      if (shouldStop()) {
+        await recording;
+        throw new WorkerStopped(`stopped before chunk ${slice[0][0]} of task ${task.taskNo}`);
+      }
       const versions = await Promise.all(
         slice.map(([index, versionId]) =>
           target.copyChunkFrom(source, task.sourceVolumeId, task.targetVolumeId, index, versionId),
         ),
       );
-      const recorded = await record(
-        deps,
-        key,
-        task.chunkSizeBytes,
-        slice.map(([index], j) => [index, versions[j]]),
-      );
-      if (!recorded) {
-        // A duplicate delivery recorded part of the slice first: record the rest one by one.
-        for (const [j, [index]] of slice.entries())
-          await record(deps, key, task.chunkSizeBytes, [[index, versions[j]]]);
-      }
+      await recording;
+      const copiedSlice = slice.map(([index], j): [number, string] => [index, versions[j]]);
+      recording = recordSlice(deps, key, task.chunkSizeBytes, copiedSlice);
       copied += slice.length;
     }
+    await recording;
   } catch (e) {
     if (isUnreachable(e)) {
       await deps.table

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checksumVolume, readVolume } from '../../shared/usecases/reads';
+import { checksumVolume } from '../../shared/usecases/reads';
 import {
   type Harness,
   mirroredGroup,
@@ -9,15 +9,9 @@ import {
   startRuntime,
   syncAndWait,
 } from '../support/harness';
+import { readAll } from '../support/workload';
 
-const KiB = 1024;
-const CHUNK = 64 * KiB;
-
-async function readAll(h: Harness, volumeId: string, rp?: string): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const p of readVolume(h.deps, volumeId, { recoveryPointId: rp })) parts.push(p);
-  return Buffer.concat(parts);
-}
+const CHUNK = 64 * 1024;
 
 describe('replication end to end', () => {
   let h: Harness;
