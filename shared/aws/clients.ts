@@ -26,7 +26,9 @@ function endpointOptions(endpoint: string | undefined) {
 }
 
 export function buildClients(config: MirrorConfig): Clients {
-  const retry = { maxAttempts: 3 };
+  // A request that hangs (a stalled link, an overloaded endpoint) fails and is retried
+  // instead of stalling a sync or a gateway forever.
+  const retry = { maxAttempts: 3, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 } };
   const control = new DynamoDBClient({
     region: config.control.region,
     ...retry,

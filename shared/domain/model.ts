@@ -25,6 +25,8 @@ export interface Lease {
   holder: string;
   /** Epoch-milliseconds; a lease past this is void. */
   expiresAt: number;
+  /** First epoch the holder writes in: epochs from here on belong to a live writer. */
+  startEpoch?: number;
 }
 
 export interface Volume {

@@ -119,7 +119,7 @@ export class Gateway {
     const startEpoch = crashed ? g.epoch + 1 : g.epoch;
     const updated = await this.deps.table.update<Group>(
       keys.group(g.id),
-      { set: { lease, epoch: startEpoch } },
+      { set: { lease: { ...lease, startEpoch }, epoch: startEpoch } },
       {
         expr: `#e = :e AND roleEpoch = :re AND primarySite = :site AND ${crashed ? 'lease.expiresAt < :now' : 'attribute_not_exists(lease)'}`,
         names: { '#e': 'epoch' },

@@ -319,9 +319,14 @@ async function epochsComplete(deps: Deps, group: Group, from: number, to: number
     stored.set(item.epoch, set);
   }
   let drained: boolean | undefined;
+  const liveFrom = leaseIsLive(group.lease, deps.now())
+    ? (group.lease?.startEpoch ?? 0)
+    : Number.MAX_SAFE_INTEGER;
   for (let e = from; e <= to; e++) {
     const b = barriers.get(e);
     if (!b) {
+      // A live gateway writes its barrier right after answering the cut: wait for it.
+      if (e >= liveFrom) return false;
       drained ??= (await deps.changeQueues[group.primarySite].depth()) === 0;
       if (!drained) return false;
       const sealed: Barrier = {

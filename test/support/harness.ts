@@ -3,6 +3,7 @@ import { LocalApiServer } from '../../local/http-server';
 import { LocalRuntime, type RuntimeOptions } from '../../local/runtime';
 import { LocalStack, type LocalStackOptions } from '../../local/stack';
 import { buildClients, type Clients, RequestCounter } from '../../shared/aws/clients';
+import { keys } from '../../shared/aws/keys';
 import { buildDeps, type Deps } from '../../shared/deps';
 import { Gateway, type GatewayOptions } from '../../shared/gateway/gateway';
 import { createGroup } from '../../shared/usecases/groups';
@@ -75,15 +76,25 @@ export async function waitFor<T>(
 export async function syncAndWait(h: Harness, groupId: string, timeoutMs = 60_000): Promise<string> {
   const { syncId, recoveryPointId } = await startSync(h.deps, groupId);
   h.runtime?.drive(groupId, syncId);
-  await waitFor(
-    `sync ${syncId} to commit`,
-    async () => {
-      const s = await getSync(h.deps, groupId, syncId);
-      if (s.state === 'failed') throw new Error(`sync failed: ${s.error}`);
-      return s.state === 'committed';
-    },
-    timeoutMs,
-  );
+  let last: unknown;
+  try {
+    await waitFor(
+      `sync ${syncId} to commit`,
+      async () => {
+        const s = await getSync(h.deps, groupId, syncId);
+        last = s;
+        if (s.state === 'failed') throw new Error(`sync failed: ${s.error}`);
+        return s.state === 'committed';
+      },
+      timeoutMs,
+    );
+  } catch (e) {
+    // What the sync was doing and what the runtime saw, for a failure that is hard to reproduce.
+    const group = await h.deps.table.get(keys.group(groupId));
+    throw new Error(
+      `${(e as Error).message}\nsync: ${JSON.stringify(last)}\ngroup: ${JSON.stringify(group)}\nruntime errors: ${JSON.stringify(h.runtime?.errors.slice(-10))}`,
+    );
+  }
   return recoveryPointId;
 }
 
