@@ -69,29 +69,33 @@ export async function startSync(
   const initial = pairs.some((p) => !inRecoveryPoint(last, p));
   const syncId = newId('sync');
   const now = deps.now();
-  const updated = await deps.table.update<Group>(
-    keys.group(group.id),
-    { set: { activeSync: { id: syncId, initial }, lastSyncStartedAt: isoNow(deps) }, add: { rpCounter: 1 } },
-    {
-      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
-      names: { '#s': 'status' },
-      values: { ':ok': 'optimal', ':re': group.roleEpoch, ':now': now },
-    },
-  );
-  if (!updated)
-    throw conflict(`group ${group.id} changed while starting the sync; try again`, 'sync-running');
+  const rpNumber = group.rpCounter + 1;
   const job: SyncJob = {
     id: syncId,
     groupId: group.id,
-    rpNumber: updated.rpCounter,
-    rpId: rpIdOf(updated.rpCounter),
+    rpNumber,
+    rpId: rpIdOf(rpNumber),
     state: 'cutting',
     initial,
     roleEpoch: group.roleEpoch,
     fromEpoch: (group.lastRp?.epoch ?? 0) + 1,
     startedAt: isoNow(deps),
   };
+  // The job exists before the group points at it, so whoever sees the pointer finds the job.
   await deps.table.put(keys.sync(group.id, syncId), job);
+  const claimed = await deps.table.update<Group>(
+    keys.group(group.id),
+    { set: { activeSync: { id: syncId, initial }, lastSyncStartedAt: isoNow(deps), rpCounter: rpNumber } },
+    {
+      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      names: { '#s': 'status' },
+      values: { ':ok': 'optimal', ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
+    },
+  );
+  if (!claimed) {
+    await deps.table.delete(keys.sync(group.id, syncId));
+    throw conflict(`group ${group.id} changed while starting the sync; try again`, 'sync-running');
+  }
   await recordEvent(
     deps,
     group.id,
@@ -144,20 +148,11 @@ export type StepResult = 'progress' | 'waiting' | 'done';
 export async function advanceSync(deps: Deps, groupId: string, syncId: string): Promise<StepResult> {
   const job = await deps.table.get<SyncJob>(keys.sync(groupId, syncId));
   const group = await deps.table.get<Group>(keys.group(groupId));
-  if (!group) return 'done';
-  if (!job) {
-    // The group was claimed but the job item never written (killed in between): release it.
-    await deps.table.update(
-      keys.group(groupId),
-      { remove: ['activeSync'] },
-      {
-        expr: 'activeSync.id = :s',
-        values: { ':s': syncId },
-      },
-    );
-    return 'done';
-  }
+  if (!group || !job) return 'done';
   if (job.state === 'committed' || job.state === 'failed') return 'done';
+  if (group.activeSync?.id !== job.id && group.lastRp?.number !== job.rpNumber) {
+    return failSync(deps, job, 'the group no longer runs this sync');
+  }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');
   if (group.status === 'user-suspended') return 'waiting';
   try {
