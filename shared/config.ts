@@ -51,12 +51,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MirrorConfi
   return parseConfig(json);
 }
 
-export function siteOf(config: MirrorConfig, name: string): SiteConfig {
-  const site = config.sites.find((s) => s.name === name);
-  if (!site) throw new Error(`unknown site ${name}`);
-  return site;
-}
-
 /** Both sites behind one S3 service: a server-side CopyObject can reach across. */
 export function sameS3Service(a: SiteConfig, b: SiteConfig): boolean {
   const service = (s: SiteConfig) => s.s3Service ?? s.endpoint ?? 'aws';

@@ -17,5 +17,3 @@ export const badInput = (message: string, code = 'bad-input') => new DomainError
 export const notFound = (what: string, id: string) =>
   new DomainError(404, `${what}-not-found`, `${what} ${id} does not exist`);
 export const conflict = (message: string, code = 'conflict') => new DomainError(409, code, message);
-export const ruleRefused = (message: string, code = 'rule-refused') => new DomainError(422, code, message);
-export const siteUnreachable = (message: string) => new DomainError(503, 'site-unreachable', message);

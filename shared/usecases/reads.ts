@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
-import { chunkCount, spansOf } from '../domain/chunks';
+import { spansOf } from '../domain/chunks';
 import { conflict } from '../domain/errors';
 import type { ChunkRef, Group, Volume } from '../domain/model';
 import { committedRecoveryPoints, loadRecoveryPoint } from './recovery-points';
@@ -101,5 +101,3 @@ export async function checksumVolume(
     sizeBytes: volume.sizeBytes,
   };
 }
-
-export const chunksOf = (v: Volume) => chunkCount(v.sizeBytes, v.chunkSizeBytes);

@@ -49,7 +49,6 @@ export interface SyncView {
 }
 
 export const rpIdOf = (n: number) => `rp-${pad(n, 6)}`;
-export const rpNumberOf = (id: string) => Number(id.slice(3));
 export const manifestKey = (groupId: string, rpId: string, volumeId: string) =>
   `manifests/${groupId}/${rpId}/${volumeId}.txt`;
 

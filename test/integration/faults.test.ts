@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { keys } from '../../shared/aws/keys';
 import { listEvents } from '../../shared/usecases/events';
 import { getGroup } from '../../shared/usecases/groups';
 import { getSync, startSync } from '../../shared/usecases/sync';
@@ -125,5 +126,39 @@ describe('faults', () => {
     expect(
       (await readAll(harness, g.secondaries[0], rp2)).equals(await readAll(harness, g.primaries[0])),
     ).toBe(true);
+  });
+
+  it('a role-epoch change fences the gateway and refuses the commit of a sync that ran under the old epoch', async () => {
+    h = await startHarness();
+    const harness = h;
+    let hold = true;
+    startRuntime(harness, { copyWorkers: 1, shouldStopCopy: () => hold });
+    const g = await mirroredGroup(harness, [{ sizeBytes: 16 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const gw = await openGateway(harness, g.primaries[0]);
+    await gw.write(g.primaries[0], 0, randomBytesOf(4 * CHUNK, 1));
+    const { syncId } = await startSync(harness.deps, g.groupId);
+    harness.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the sync to reach the copy phase',
+      async () => (await getSync(harness.deps, g.groupId, syncId)).phase === 'copying',
+    );
+    // A role change elsewhere: one conditional write bumps the role epoch.
+    await harness.deps.table.update(keys.group(g.groupId), { add: { roleEpoch: 1 } });
+    hold = false;
+    harness.runtime?.startCopyWorkers('west', 1, () => false);
+    await waitFor(
+      'the sync to fail',
+      async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'failed',
+    );
+    expect((await getGroup(harness.deps, g.groupId)).lastRecoveryPoint).toBeUndefined();
+    await waitFor('the gateway to lose its lease', async () => {
+      try {
+        await gw.write(g.primaries[0], 0, randomBytesOf(10, 2));
+        return false;
+      } catch (e) {
+        return (e as { code?: string }).code === 'lease-lost';
+      }
+    });
+    gw.abandon();
   });
 });
