@@ -4,6 +4,7 @@ import type { RecoveryPointView } from '../shared/usecases/recovery-points';
 import type { SyncView } from '../shared/usecases/sync';
 import type { VolumeView } from '../shared/usecases/volumes';
 import { ApiError, CliError } from './errors';
+import { sigv4Signer } from './sigv4';
 
 export type { GroupView, PairView, RecoveryPointView, SyncView, VolumeView };
 
@@ -38,28 +39,48 @@ export function loadLocal(): LocalConfig {
 /** A path segment: whatever the user typed reaches the API as one segment, validated there. */
 export const seg = (value: string) => encodeURIComponent(value);
 
-/** The REST API of CONTRACT.md, with the bearer token of the local stack. */
+/** Headers that authorize one request: a bearer token locally, a SigV4 signature on AWS. */
+export type Authorizer = (
+  method: string,
+  url: string,
+  body: string | undefined,
+) => Promise<Record<string, string>>;
+
+/**
+ * The REST API of CONTRACT.md. With VOLMIRROR_API_URL set (a deployed API Gateway stage),
+ * requests are SigV4-signed for VOLMIRROR_API_REGION (or AWS_REGION); otherwise they go to
+ * the local stack with its bearer token.
+ */
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
-    private readonly token: string,
+    private readonly authorize: Authorizer,
   ) {}
 
-  static fromLocal(): ApiClient {
+  static fromLocal(env: NodeJS.ProcessEnv = process.env): ApiClient {
+    const deployed = env.VOLMIRROR_API_URL;
+    if (deployed) {
+      const region = env.VOLMIRROR_API_REGION ?? env.AWS_REGION;
+      if (!region)
+        throw new CliError('VOLMIRROR_API_URL needs VOLMIRROR_API_REGION (or AWS_REGION) for SigV4');
+      return new ApiClient(deployed.replace(/\/+$/, ''), sigv4Signer(region));
+    }
     const local = loadLocal();
-    return new ApiClient(local.apiUrl, local.token);
+    return new ApiClient(local.apiUrl, async () => ({ authorization: `Bearer ${local.token}` }));
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      const url = `${this.baseUrl}${path}`;
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      res = await fetch(url, {
         method,
         headers: {
-          authorization: `Bearer ${this.token}`,
+          ...(await this.authorize(method, url, text)),
           ...(body !== undefined && { 'content-type': 'application/json' }),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: text,
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (e) {
