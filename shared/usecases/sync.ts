@@ -579,7 +579,34 @@ export function isUnreachable(e: unknown): boolean {
   return err?.cause !== undefined && err.cause !== e && isUnreachable(err.cause);
 }
 
-/** Drives a sync until it commits, fails, or the deadline passes (a Lambda's time budget). */
+const DRIVER_LEASE_MS = 30_000;
+
+/**
+ * Takes or renews the right to drive a sync. The scheduler hands every running sync to a new
+ * invocation each tick; with this lease, one drives and the others return at once.
+ */
+async function holdDriverLease(
+  deps: Deps,
+  groupId: string,
+  syncId: string,
+  holder: string,
+): Promise<boolean> {
+  const now = deps.now();
+  const held = await deps.table.update(
+    keys.sync(groupId, syncId),
+    { set: { driver: { holder, expiresAt: now + DRIVER_LEASE_MS } } },
+    {
+      expr: 'attribute_exists(pk) AND (attribute_not_exists(driver) OR driver.holder = :h OR driver.expiresAt < :now)',
+      values: { ':h': holder, ':now': now },
+    },
+  );
+  return held !== null;
+}
+
+/**
+ * Drives a sync until it commits, fails, or the deadline passes (a Lambda's time budget).
+ * Returns 'waiting' at once when another driver holds the sync.
+ */
 export async function driveSync(
   deps: Deps,
   groupId: string,
@@ -588,11 +615,26 @@ export async function driveSync(
   pollMs = 100,
   cancelled: () => boolean = () => false,
 ): Promise<StepResult> {
+  const holder = newId('gw');
+  let renewedAt = 0;
   let result: StepResult = 'progress';
   for (let i = 0; i < 1_000_000 && Date.now() < deadline && !cancelled(); i++) {
+    if (Date.now() - renewedAt > DRIVER_LEASE_MS / 3) {
+      if (!(await holdDriverLease(deps, groupId, syncId, holder))) return 'waiting';
+      renewedAt = Date.now();
+    }
     result = await advanceSync(deps, groupId, syncId);
     if (result === 'done') return result;
     if (result === 'waiting') await new Promise((r) => setTimeout(r, pollMs));
   }
+  // Let the next tick's driver take over at once instead of waiting out the lease.
+  await deps.table.update(
+    keys.sync(groupId, syncId),
+    { remove: ['driver'] },
+    {
+      expr: 'driver.holder = :h',
+      values: { ':h': holder },
+    },
+  );
   return result;
 }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import { listEvents } from '../../shared/usecases/events';
 import { getGroup } from '../../shared/usecases/groups';
-import { getSync, startSync } from '../../shared/usecases/sync';
+import { driveSync, getSync, startSync } from '../../shared/usecases/sync';
 import {
   chunkWriteCounter,
   type Harness,
@@ -160,5 +160,25 @@ describe('faults', () => {
       }
     });
     gw.abandon();
+  });
+
+  it('two drivers handed the same sync: one drives it, the other steps aside, and nothing is copied twice', async () => {
+    h = await startHarness();
+    const harness = h;
+    const west = chunkWriteCounter(harness, 'west');
+    startRuntime(harness, { scheduler: false });
+    const g = await mirroredGroup(harness, [{ sizeBytes: 32 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const gw = await openGateway(harness, g.primaries[0]);
+    await gw.write(g.primaries[0], 0, randomBytesOf(20 * CHUNK, 4));
+    await gw.close();
+    const { syncId } = await startSync(harness.deps, g.groupId);
+    const deadline = Date.now() + 60_000;
+    const first = driveSync(harness.deps, g.groupId, syncId, deadline, 30);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await driveSync(harness.deps, g.groupId, syncId, deadline, 30);
+    expect(second).toBe('waiting');
+    expect(await first).toBe('done');
+    expect((await getSync(harness.deps, g.groupId, syncId)).state).toBe('committed');
+    expect(west.count()).toBe(20);
   });
 });
