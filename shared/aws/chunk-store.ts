@@ -7,6 +7,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   NoSuchKey,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -69,20 +70,27 @@ export class ChunkStore {
 
   /** The latest version of every existing chunk of a volume, in chunk order, a page at a time. */
   async *listChunks(volumeId: string): AsyncGenerator<ChunkRef> {
+    for await (const page of this.versionPages(chunkPrefix(volumeId))) {
+      for (const v of page.Versions ?? []) {
+        if (v.IsLatest && v.Key && v.VersionId) yield [indexOfChunkKey(v.Key), v.VersionId];
+      }
+    }
+  }
+
+  /** Pages of ListObjectVersions under a prefix, in key order. */
+  private async *versionPages(prefix: string): AsyncGenerator<ListObjectVersionsCommandOutput> {
     let keyMarker: string | undefined;
     let versionMarker: string | undefined;
     do {
       const out = await this.s3.send(
         new ListObjectVersionsCommand({
           Bucket: this.bucket,
-          Prefix: chunkPrefix(volumeId),
+          Prefix: prefix,
           KeyMarker: keyMarker,
           VersionIdMarker: versionMarker,
         }),
       );
-      for (const v of out.Versions ?? []) {
-        if (v.IsLatest && v.Key && v.VersionId) yield [indexOfChunkKey(v.Key), v.VersionId];
-      }
+      yield out;
       keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
       versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
     } while (keyMarker);
@@ -145,25 +153,13 @@ export class ChunkStore {
 
   /** Removes every version under a prefix: a deleted volume leaves nothing behind. */
   async deleteEverything(prefix: string): Promise<void> {
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const out = await this.s3.send(
-        new ListObjectVersionsCommand({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          KeyMarker: keyMarker,
-          VersionIdMarker: versionMarker,
-        }),
-      );
-      const objects = [...(out.Versions ?? []), ...(out.DeleteMarkers ?? [])].map((v) => ({
+    for await (const page of this.versionPages(prefix)) {
+      const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({
         key: v.Key ?? '',
         versionId: v.VersionId,
       }));
       await this.deleteVersions(objects);
-      keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
-      versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
-    } while (keyMarker);
+    }
   }
 
   async deleteVersions(objects: { key: string; versionId?: string }[]): Promise<void> {

@@ -87,6 +87,11 @@ export class Gateway {
     return this.publisher?.sentMessages ?? 0;
   }
 
+  /** The item that holds this gateway's lease: the group, or the volume outside any group. */
+  private get leaseKey() {
+    return this.scope.kind === 'group' ? keys.group(this.scope.group.id) : keys.volume(this.scope.volume.id);
+  }
+
   private get leaseMs(): number {
     return this.deps.config.leaseSeconds * 1000;
   }
@@ -156,7 +161,7 @@ export class Gateway {
     try {
       if (this.scope.kind === 'volume') {
         const ok = await this.deps.table.update(
-          keys.volume(this.scope.volume.id),
+          this.leaseKey,
           { set: { 'lease.expiresAt': expiresAt } },
           { expr: 'lease.holder = :h', values: { ':h': this.session } },
         );
@@ -329,26 +334,15 @@ export class Gateway {
     const all = [...this.inflight.values()].flatMap((s) => [...s]);
     await Promise.all(all);
     if (this.fenced) return;
-    if (this.scope.kind === 'group') {
-      await this.closeEpoch();
-      await this.deps.table.update(
-        keys.group(this.scope.group.id),
-        { remove: ['lease'] },
-        {
-          expr: 'lease.holder = :h',
-          values: { ':h': this.session },
-        },
-      );
-    } else {
-      await this.deps.table.update(
-        keys.volume(this.scope.volume.id),
-        { remove: ['lease'] },
-        {
-          expr: 'lease.holder = :h',
-          values: { ':h': this.session },
-        },
-      );
-    }
+    if (this.scope.kind === 'group') await this.closeEpoch();
+    await this.deps.table.update(
+      this.leaseKey,
+      { remove: ['lease'] },
+      {
+        expr: 'lease.holder = :h',
+        values: { ':h': this.session },
+      },
+    );
   }
 
   /** Stops renewing without sealing: what a crash looks like to the rest of the system. */

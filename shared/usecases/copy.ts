@@ -1,9 +1,9 @@
 import type { Key } from '../aws/control-table';
+import { isUnreachable } from '../aws/errors';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
-import { isUnreachable } from './sync';
 import type { CopyTaskItem } from './sync-progress';
 
 export interface CopyMessage {

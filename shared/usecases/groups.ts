@@ -136,35 +136,34 @@ export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
   await deps.table.deleteMany(await deps.table.queryKeys(groupPartition(group.id)));
 }
 
-export async function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
-  const group = await loadGroup(deps, id);
-  const updated = await deps.table.update<Group>(
-    keys.group(group.id),
-    { set: { status: 'user-suspended' } },
-    {
-      expr: '#s IN (:ok, :paused, :sus)',
-      names: { '#s': 'status' },
-      values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
-    },
-  );
-  if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be suspended`, 'wrong-state');
-  await recordEvent(deps, group.id, 'suspended', 'info', 'mirroring suspended by the user');
-  return groupView(deps, updated);
+export function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  return setUserStatus(deps, id, 'user-suspended', 'suspended', 'mirroring suspended by the user');
 }
 
-export async function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
+export function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  return setUserStatus(deps, id, 'optimal', 'resumed', 'mirroring resumed');
+}
+
+/** Suspend and resume: allowed from optimal, paused or user-suspended, nothing else. */
+async function setUserStatus(
+  deps: Deps,
+  id: unknown,
+  status: 'optimal' | 'user-suspended',
+  verb: 'suspended' | 'resumed',
+  message: string,
+): Promise<GroupView> {
   const group = await loadGroup(deps, id);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    { set: { status: 'optimal' }, remove: ['pausedReason'] },
+    { set: { status }, ...(status === 'optimal' && { remove: ['pausedReason'] }) },
     {
       expr: '#s IN (:ok, :paused, :sus)',
       names: { '#s': 'status' },
       values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
     },
   );
-  if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be resumed`, 'wrong-state');
-  await recordEvent(deps, group.id, 'resumed', 'info', 'mirroring resumed');
+  if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be ${verb}`, 'wrong-state');
+  await recordEvent(deps, group.id, verb, 'info', message);
   return groupView(deps, updated);
 }
 

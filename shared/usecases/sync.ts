@@ -1,3 +1,4 @@
+import { isUnreachable } from '../aws/errors';
 import { barrierRange, changeRange, groupPartition, keys, pad } from '../aws/keys';
 import { type Deps, isoNow } from '../deps';
 import { DeltaBuilder } from '../domain/delta';
@@ -559,24 +560,6 @@ export async function pause(deps: Deps, group: Group, job: SyncJob, why: string)
 
 async function probeSites(deps: Deps, group: Group): Promise<void> {
   await Promise.all([group.primarySite, group.secondarySite].map((s) => deps.copyQueues[s].depth()));
-}
-
-/** A network failure reaching a site, as opposed to a bug or a refused request. */
-export function isUnreachable(e: unknown): boolean {
-  const err = e as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
-  const codes = [
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'ETIMEDOUT',
-    'EPIPE',
-    'EHOSTUNREACH',
-    'ENOTFOUND',
-    'UND_ERR_SOCKET',
-  ];
-  if (err?.code && codes.includes(err.code)) return true;
-  if (err?.name === 'TimeoutError' || err?.name === 'RequestTimeout') return true;
-  if (err?.$metadata?.httpStatusCode === 502 || err?.$metadata?.httpStatusCode === 503) return true;
-  return err?.cause !== undefined && err.cause !== e && isUnreachable(err.cause);
 }
 
 const DRIVER_LEASE_MS = 30_000;
