@@ -1,7 +1,7 @@
 import type { Deps } from '../shared/deps';
-import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy';
+import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy-worker';
 import { ingestChangeBatch } from '../shared/usecases/ingest';
-import { advanceSync, startSync } from '../shared/usecases/sync';
+import { advanceSync, startSync } from '../shared/usecases/sync/index';
 
 /**
  * Runs the handlers one after another without timers, so that request counts depend only

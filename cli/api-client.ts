@@ -1,7 +1,7 @@
 import { isAlive, type LocalConfig, localConfigPath, readLocalConfig } from '../local/local-config';
 import type { GroupView, PairView } from '../shared/usecases/groups';
 import type { RecoveryPointView } from '../shared/usecases/recovery-points';
-import type { SyncView } from '../shared/usecases/sync';
+import type { SyncView } from '../shared/usecases/sync/index';
 import type { VolumeView } from '../shared/usecases/volumes';
 import { ApiError, CliError } from './errors';
 import { sigv4Signer } from './sigv4';

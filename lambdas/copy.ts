@@ -1,5 +1,5 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy';
+import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy-worker';
 import { lambdaDeps } from './deps';
 
 /** Copy queue -> chunk copies into this site's bucket. */

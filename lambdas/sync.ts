@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { checkId } from '../shared/domain/ids';
-import { driveSync, type StepResult } from '../shared/usecases/sync';
+import { driveSync, type StepResult } from '../shared/usecases/sync/index';
 import { lambdaDeps } from './deps';
 
 /**

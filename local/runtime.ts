@@ -1,10 +1,10 @@
 import type { Queue, QueueMessage } from '../shared/aws/queues';
 import type { Deps } from '../shared/deps';
 import { DomainError } from '../shared/domain/errors';
-import { parseCopyMessage, runCopyTask, type StopCheck, WorkerStopped } from '../shared/usecases/copy';
+import { parseCopyMessage, runCopyTask, type StopCheck, WorkerStopped } from '../shared/usecases/copy-worker';
 import { ingestChangeBatch } from '../shared/usecases/ingest';
 import { tick } from '../shared/usecases/scheduler';
-import { driveSync } from '../shared/usecases/sync';
+import { driveSync } from '../shared/usecases/sync/index';
 
 export interface RuntimeOptions {
   /** Copy workers per site. */

@@ -16,7 +16,7 @@ import { Gateway } from '../shared/gateway/gateway';
 import type { GroupView, PairView } from '../shared/usecases/groups';
 import { checksumVolume } from '../shared/usecases/reads';
 import type { RecoveryPointView } from '../shared/usecases/recovery-points';
-import type { SyncView } from '../shared/usecases/sync';
+import type { SyncView } from '../shared/usecases/sync/index';
 import type { VolumeView } from '../shared/usecases/volumes';
 
 const { values } = parseArgs({

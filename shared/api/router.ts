@@ -13,7 +13,7 @@ import {
 } from '../usecases/groups';
 import { addPair, removePair } from '../usecases/pairs';
 import { listRecoveryPoints } from '../usecases/recovery-points';
-import { getSync, startSync } from '../usecases/sync';
+import { getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 
 export interface ApiRequest {

@@ -3,7 +3,7 @@ import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
 import type { ChangeBatch } from '../domain/model';
-import type { StoredChangeBatch } from './sync';
+import type { StoredChangeBatch } from './sync/index';
 
 export function parseChangeBatch(body: string): ChangeBatch {
   let b: Partial<ChangeBatch>;

@@ -3,7 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes } from './groups';
-import { startSync } from './sync';
+import { startSync } from './sync/index';
 
 export interface TickResult {
   started: string[];

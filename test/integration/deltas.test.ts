@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Topology } from '../../local/stack';
 import { groupPartition } from '../../shared/aws/keys';
 import { Queue } from '../../shared/aws/queues';
-import { getSync, startSync } from '../../shared/usecases/sync';
+import { getSync, startSync } from '../../shared/usecases/sync/index';
 import {
   chunkWriteCounter,
   type Harness,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import { listEvents } from '../../shared/usecases/events';
 import { getGroup } from '../../shared/usecases/groups';
-import { driveSync, getSync, startSync } from '../../shared/usecases/sync';
+import { driveSync, getSync, startSync } from '../../shared/usecases/sync/index';
 import {
   chunkWriteCounter,
   type Harness,

@@ -8,7 +8,7 @@ import { buildDeps, type Deps } from '../../shared/deps';
 import { Gateway, type GatewayOptions } from '../../shared/gateway/gateway';
 import { createGroup } from '../../shared/usecases/groups';
 import { addPair } from '../../shared/usecases/pairs';
-import { getSync, startSync } from '../../shared/usecases/sync';
+import { getSync, startSync } from '../../shared/usecases/sync/index';
 import { createVolume } from '../../shared/usecases/volumes';
 
 export interface Harness {

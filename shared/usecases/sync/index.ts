@@ -1,0 +1,10 @@
+export { advanceSync, driveSync } from './driver';
+export {
+  CHUNKS_PER_TASK,
+  lastRecoveryPoint,
+  manifestKey,
+  rpIdOf,
+  type StepResult,
+  type StoredChangeBatch,
+} from './job';
+export { getSync, type SyncView, startSync } from './start';

@@ -1,0 +1,100 @@
+import { keys } from '../../aws/keys';
+import { type Deps, isoNow } from '../../deps';
+import { conflict, notFound } from '../../domain/errors';
+import { checkId, newId } from '../../domain/ids';
+import type { Group, SyncJob } from '../../domain/model';
+import { recordEvent } from '../events';
+import { loadGroup, loadPairs } from '../groups';
+import { syncProgress } from '../sync-progress';
+import { inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
+
+export interface SyncView {
+  syncId: string;
+  groupId: string;
+  state: 'running' | 'paused' | 'committed' | 'failed';
+  phase: SyncJob['state'];
+  initial: boolean;
+  chunksTotal: number;
+  chunksCopied: number;
+  bytesCopied: number;
+  recoveryPointId: string;
+  cutEpoch?: number;
+  error?: string;
+}
+
+/** Starts a sync of the group: one at a time, taken by a conditional write on the group. */
+export async function startSync(
+  deps: Deps,
+  groupId: unknown,
+): Promise<{ syncId: string; recoveryPointId: string }> {
+  const group = await loadGroup(deps, groupId);
+  if (group.status !== 'optimal')
+    throw conflict(`group ${group.id} is ${group.status}; resume it first`, 'wrong-state');
+  if (group.activeSync)
+    throw conflict(`group ${group.id} already runs sync ${group.activeSync.id}`, 'sync-running');
+  const pairs = await loadPairs(deps, group.id);
+  if (pairs.length === 0) throw conflict(`group ${group.id} has no mirrored pairs`, 'group-empty');
+  const last = await lastRecoveryPoint(deps, group);
+  const initial = pairs.some((p) => !inRecoveryPoint(last, p));
+  const syncId = newId('sync');
+  const now = deps.now();
+  const rpNumber = group.rpCounter + 1;
+  const job: SyncJob = {
+    id: syncId,
+    groupId: group.id,
+    rpNumber,
+    rpId: rpIdOf(rpNumber),
+    state: 'cutting',
+    initial,
+    roleEpoch: group.roleEpoch,
+    fromEpoch: (group.lastRp?.epoch ?? 0) + 1,
+    startedAt: isoNow(deps),
+  };
+  // The job exists before the group points at it, so whoever sees the pointer finds the job.
+  await deps.table.put(keys.sync(group.id, syncId), job);
+  const claimed = await deps.table.update<Group>(
+    keys.group(group.id),
+    { set: { activeSync: { id: syncId, initial }, lastSyncStartedAt: isoNow(deps), rpCounter: rpNumber } },
+    {
+      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      names: { '#s': 'status' },
+      values: { ':ok': 'optimal', ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
+    },
+  );
+  if (!claimed) {
+    await deps.table.delete(keys.sync(group.id, syncId));
+    throw conflict(`group ${group.id} changed while starting the sync; try again`, 'sync-running');
+  }
+  await recordEvent(
+    deps,
+    group.id,
+    'sync-started',
+    'info',
+    `${initial ? 'initial' : 'delta'} sync ${syncId} started for ${job.rpId}`,
+  );
+  return { syncId, recoveryPointId: job.rpId };
+}
+
+export async function getSync(deps: Deps, groupId: unknown, syncId: unknown): Promise<SyncView> {
+  const gid = checkId(groupId, 'groupId');
+  const sid = checkId(syncId, 'syncId');
+  const job = await deps.table.get<SyncJob>(keys.sync(gid, sid));
+  if (!job) throw notFound('sync', sid);
+  const progress = await syncProgress(deps, sid);
+  const state =
+    job.state === 'committed' || job.state === 'failed' || job.state === 'paused' ? job.state : 'running';
+  return {
+    syncId: job.id,
+    groupId: job.groupId,
+    state,
+    phase: job.state,
+    initial: job.initial,
+    chunksTotal: job.chunksTotal ?? progress.chunksTotal,
+    chunksCopied:
+      job.state === 'committed' ? (job.chunksTotal ?? progress.chunksCopied) : progress.chunksCopied,
+    bytesCopied: job.state === 'committed' ? (job.bytesTotal ?? progress.bytesCopied) : progress.bytesCopied,
+    recoveryPointId: job.rpId,
+    ...(job.cutEpoch !== undefined && { cutEpoch: job.cutEpoch }),
+    ...(job.error && { error: job.error }),
+  };
+}
