@@ -86,12 +86,20 @@ export interface Group {
   lastRp?: RecoveryPointRef;
   /** Highest RP number ever reserved or committed; RP numbers only grow. */
   rpCounter: number;
+  /**
+   * Numbers of the committed RPs still retained, oldest first. The commit's conditional write
+   * appends here, so an RP item whose number is absent (a refused or unfinished commit, or an
+   * RP being expired) is never listed or read.
+   */
+  recoveryPoints?: number[];
   lastSyncStartedAt?: string;
   pausedReason?: string;
   createdAt: string;
 }
 
 export interface Pair {
+  /** Identity of this pairing: a volume removed and added again is a new pair with a new initial sync. */
+  id: string;
   groupId: string;
   primaryVolumeId: string;
   secondaryVolumeId: string;
@@ -106,6 +114,8 @@ export interface Pair {
 
 /** One chunk write, as published by the gateway after its PUT succeeded. */
 export interface ChangeRecord {
+  /** The pairing the write was made under: records of an earlier pairing of the volume are ignored. */
+  pairId: string;
   volumeId: string;
   chunk: number;
   versionId: string;
@@ -186,6 +196,7 @@ export interface CopyTask {
 }
 
 export interface RecoveryPointVolume {
+  pairId: string;
   primaryVolumeId: string;
   secondaryVolumeId: string;
   primaryManifestKey: string;

@@ -34,6 +34,7 @@ export class Gateway {
   /** Writes per epoch whose chunks are still being stored. */
   private readonly unpublished = new Map<number, number>();
   private readonly volumes = new Map<string, Volume>();
+  private readonly pairIds = new Map<string, string>();
   private publisher?: ChangePublisher;
   private validUntil = 0;
   private timer?: NodeJS.Timeout;
@@ -144,6 +145,7 @@ export class Gateway {
     );
     for (const pair of await this.deps.table.queryPrefix<Pair>(`GRP#${g.id}`, 'PAIR#')) {
       this.volumes.set(pair.primaryVolumeId, await loadVolume(this.deps, pair.primaryVolumeId));
+      this.pairIds.set(pair.primaryVolumeId, pair.id);
     }
   }
 
@@ -230,6 +232,7 @@ export class Gateway {
         const seq = (this.seq.get(volumeId) ?? 0) + 1;
         this.seq.set(volumeId, seq);
         return {
+          pairId: this.pairIds.get(volumeId) ?? '',
           volumeId,
           chunk: span.index,
           versionId,

@@ -19,8 +19,13 @@ export function parseChangeBatch(body: string): ChangeBatch {
   }
   for (const r of b.records) {
     checkId(r.volumeId, 'volumeId');
-    if (!Number.isInteger(r.chunk) || !Number.isInteger(r.seq) || typeof r.versionId !== 'string') {
-      throw badInput('change record needs integer chunk and seq and a versionId');
+    if (
+      !Number.isInteger(r.chunk) ||
+      !Number.isInteger(r.seq) ||
+      typeof r.versionId !== 'string' ||
+      typeof r.pairId !== 'string'
+    ) {
+      throw badInput('change record needs integer chunk and seq, a versionId and a pairId');
     }
   }
   return b as ChangeBatch;

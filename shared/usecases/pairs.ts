@@ -99,6 +99,7 @@ export async function addPair(
         deps.stores[group.primarySite].listChunks(primary.id),
       );
       const pair: Pair = {
+        id: newId('pair'),
         groupId: group.id,
         primaryVolumeId: primary.id,
         secondaryVolumeId: target.id,

@@ -18,11 +18,11 @@ export interface RecoveryPointView {
   volumes: { primaryVolumeId: string; secondaryVolumeId: string; chunks: number }[];
 }
 
-/** Committed RPs only: an RP item whose number the group never reached is an unfinished commit. */
+/** Committed RPs only: the group item lists them; any other RP item is an unfinished or refused commit. */
 export async function committedRecoveryPoints(deps: Deps, group: Group): Promise<RecoveryPoint[]> {
-  const last = group.lastRp?.number ?? 0;
+  const committed = new Set(group.recoveryPoints ?? []);
   const rps = await deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
-  return rps.filter((rp) => rp.number <= last);
+  return rps.filter((rp) => committed.has(rp.number));
 }
 
 export async function listRecoveryPoints(deps: Deps, groupId: unknown): Promise<RecoveryPointView[]> {
@@ -61,11 +61,21 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
   const rps = await committedRecoveryPoints(deps, group);
   const excess = rps.length - deps.config.retention;
   let expired = 0;
+  let retained = group.recoveryPoints ?? [];
   for (let i = 0; i < excess; i++) {
     const old = rps[i];
     const next = rps[i + 1];
+    // Unlisted first: from here on nobody reads this RP, so deleting its data cannot tear a read.
+    const remaining = retained.filter((n) => n !== old.number);
+    const unlisted = await deps.table.update<Group>(
+      keys.group(group.id),
+      { set: { recoveryPoints: remaining } },
+      { expr: 'recoveryPoints = :old', values: { ':old': retained } },
+    );
+    if (!unlisted) break;
+    retained = remaining;
     for (const v of old.volumes) {
-      const successor = next.volumes.find((n) => n.primaryVolumeId === v.primaryVolumeId);
+      const successor = next.volumes.find((n) => n.pairId === v.pairId);
       if (!successor) continue;
       for (const [site, volumeId, oldKey, newKey] of [
         [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],

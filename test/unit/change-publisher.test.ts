@@ -33,6 +33,7 @@ class FakeQueue {
 
 function rec(i: number, tag = ''): ChangeRecord {
   return {
+    pairId: 'pair-aaaaaaaaaaaa',
     volumeId: 'vol-aaaaaaaaaaaa',
     chunk: i,
     versionId: `v${tag}${i}`,

@@ -6,7 +6,7 @@ import type { ChangeRecord, ChunkRef } from '../../shared/domain/model';
 const VOL = 'vol-aaaaaaaaaaaa';
 
 function rec(chunk: number, seq: number, versionId: string, bytes = 4096, volumeId = VOL): ChangeRecord {
-  return { volumeId, chunk, seq, versionId, bytes, sha256: `sha-${versionId}` };
+  return { pairId: 'pair-aaaaaaaaaaaa', volumeId, chunk, seq, versionId, bytes, sha256: `sha-${versionId}` };
 }
 
 function build(entries: [number, ChangeRecord][]): DeltaBuilder {

@@ -58,6 +58,7 @@ function group(over: Partial<Group> = {}): Group {
 
 function pair(over: Partial<Pair> = {}): Pair {
   return {
+    id: 'pair-000000000001',
     groupId: 'grp-000000000001',
     primaryVolumeId: 'vol-000000000001',
     secondaryVolumeId: 'vol-000000000002',

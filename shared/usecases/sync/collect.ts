@@ -19,12 +19,16 @@ export async function collect(deps: Deps, group: Group, job: SyncJob): Promise<S
   const cutEpoch = job.cutEpoch ?? 0;
   const complete = await epochsComplete(deps, group, job.fromEpoch, cutEpoch);
   if (!complete) return 'waiting';
+  const pairs = await loadPairs(deps, group.id);
+  // A record made under an earlier pairing of the same volume is not part of this pair's delta.
+  const current = new Set(pairs.map((p) => p.id));
   const delta = new DeltaBuilder();
   const [from, to] = changeRange(job.fromEpoch, cutEpoch);
   for await (const item of deps.table.query<StoredChangeBatch>(groupPartition(group.id), from, to)) {
-    for (const r of JSON.parse(item.records) as ChangeRecord[]) delta.add(item.epoch, r);
+    for (const r of JSON.parse(item.records) as ChangeRecord[]) {
+      if (current.has(r.pairId)) delta.add(item.epoch, r);
+    }
   }
-  const pairs = await loadPairs(deps, group.id);
   const last = await lastRecoveryPoint(deps, group);
   const source = deps.stores[group.primarySite];
   let taskNo = 0;

@@ -37,7 +37,7 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
   const volumes: RecoveryPointVolume[] = [];
   let bytes = 0;
   for (const pair of pairs) {
-    const prev = last?.volumes.find((v) => v.primaryVolumeId === pair.primaryVolumeId);
+    const prev = last?.volumes.find((v) => v.pairId === pair.id);
     const sorted = (refs: ChunkRef[] | undefined) => (refs ?? []).sort((a, b) => a[0] - b[0]);
     const primaryKey = manifestKey(group.id, job.rpId, pair.primaryVolumeId);
     const secondaryKey = manifestKey(group.id, job.rpId, pair.secondaryVolumeId);
@@ -58,6 +58,7 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
     const chunkSize = volume?.chunkSizeBytes ?? 0;
     bytes += delta.length * chunkSize;
     volumes.push({
+      pairId: pair.id,
       primaryVolumeId: pair.primaryVolumeId,
       secondaryVolumeId: pair.secondaryVolumeId,
       primaryManifestKey: primaryKey,
@@ -85,7 +86,10 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
   const committed = await deps.table.update<Group>(
     keys.group(group.id),
     {
-      set: { lastRp: { id: rp.id, number: rp.number, epoch: rp.epoch, cutAt: rp.cutAt, committedAt } },
+      set: {
+        lastRp: { id: rp.id, number: rp.number, epoch: rp.epoch, cutAt: rp.cutAt, committedAt },
+        recoveryPoints: [...(group.recoveryPoints ?? []), rp.number],
+      },
       remove: ['activeSync', 'cutRequest'],
     },
     {

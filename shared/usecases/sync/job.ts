@@ -26,8 +26,9 @@ export async function lastRecoveryPoint(deps: Deps, group: Group): Promise<Recov
   return deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, group.lastRp.number));
 }
 
+/** Whether this pair (not merely its primary volume, which may have been paired before) is in the RP. */
 export const inRecoveryPoint = (rp: RecoveryPoint | undefined, pair: Pair) =>
-  rp?.volumes.some((v) => v.primaryVolumeId === pair.primaryVolumeId) ?? false;
+  rp?.volumes.some((v) => v.pairId === pair.id) ?? false;
 
 export async function setJob(
   deps: Deps,
