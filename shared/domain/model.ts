@@ -78,8 +78,13 @@ export interface Group {
   lease?: Lease;
   /** A sync asking the lease holder to close its epoch. */
   cutRequest?: string;
-  /** The gateway's answer to cutRequest. */
-  cutDone?: { syncId: string; epoch: number; at: string };
+  /** The cut requested must be quiesced and scanned (change tracking was lost). */
+  cutRequestScan?: boolean;
+  /**
+   * The answer to cutRequest. `scan`, for a quiesced cut: per primary volume, the key of a
+   * manifest listing the latest version of every chunk at the cut (at the primary site).
+   */
+  cutDone?: { syncId: string; epoch: number; at: string; scan?: Record<string, string> };
   activeSync?: { id: string; initial: boolean };
   /** Held while pairs are added or removed, so that no sync plans over a changing member list. */
   memberLock?: Lease;
@@ -165,6 +170,10 @@ export interface SyncJob {
   initial: boolean;
   roleEpoch: number;
   fromEpoch: number;
+  /** Change tracking for (fromEpoch, cut] was lost: the cut is quiesced and the delta found by a scan. */
+  scan?: boolean;
+  /** Per primary volume, the scan manifest of a quiesced cut (from Group.cutDone.scan). */
+  scanManifests?: Record<string, string>;
   cutEpoch?: number;
   cutAt?: string;
   tasksTotal?: number;

@@ -1,4 +1,4 @@
-import { barrierRange, changeRange, groupPartition, keys } from '../../aws/keys';
+import { keys } from '../../aws/keys';
 import { type Deps, isoNow } from '../../deps';
 import { mergeManifests } from '../../domain/manifest';
 import type {
@@ -9,10 +9,9 @@ import type {
   SyncJob,
   Volume,
 } from '../../domain/model';
-import { recordEvent } from '../events';
 import { loadPairs } from '../groups';
-import { expireRecoveryPoints } from '../recovery-points';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
+import { finishCommit } from './cleanup';
 import { failSync, lastRecoveryPoint, manifestKey, type StepResult, setJob } from './job';
 
 export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
@@ -107,28 +106,6 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
   for (const pair of pairs.filter((p) => p.firstRp === undefined)) {
     await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
   }
-  await recordEvent(
-    deps,
-    group.id,
-    'rp-committed',
-    'info',
-    `${rp.id} committed at epoch ${rp.epoch}: ${bytes} bytes copied`,
-  );
-  await cleanUp(deps, group.id, job);
-  await expireRecoveryPoints(deps, group.id);
+  await finishCommit(deps, group.id, job, rp, bytes);
   return 'done';
-}
-
-/** Removes what the committed RP consumed: change batches, barriers, copy tasks. */
-async function cleanUp(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
-  const cutEpoch = job.cutEpoch ?? 0;
-  const pk = groupPartition(groupId);
-  const [cFrom, cTo] = changeRange(1, cutEpoch);
-  const [bFrom, bTo] = barrierRange(1, cutEpoch);
-  const doomed = [
-    ...(await deps.table.queryKeys(pk, cFrom, cTo)),
-    ...(await deps.table.queryKeys(pk, bFrom, bTo)),
-    ...(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff')),
-  ];
-  await deps.table.deleteMany(doomed);
 }
