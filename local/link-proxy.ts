@@ -7,6 +7,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class LinkProxy {
   private readonly sockets = new Set<Socket>();
   private cut = false;
+  private stalled = false;
+  private readonly releasers = new Set<() => void>();
 
   private constructor(
     private readonly server: Server,
@@ -39,7 +41,30 @@ export class LinkProxy {
             upstream.destroy();
           });
         }
-        client.pipe(upstream);
+        // Client bytes go through by hand so that a stall can hold them back.
+        const held: Buffer[] = [];
+        let ended = false;
+        const flushHeld = () => {
+          for (const b of held.splice(0)) upstream.write(b);
+          if (ended) upstream.end();
+        };
+        p.releasers.add(flushHeld);
+        client.on('data', (b: Buffer) => {
+          if (p.stalled) held.push(b);
+          else upstream.write(b);
+        });
+        client.on('end', () => {
+          ended = true;
+          if (held.length === 0) upstream.end();
+        });
+        client.on('close', () => {
+          p.releasers.delete(flushHeld);
+          // A client that gave up on a stalled request: what it sent is never delivered.
+          if (held.length > 0) {
+            held.length = 0;
+            upstream.destroy();
+          }
+        });
         upstream.pipe(client);
       });
       server.on('error', reject);
@@ -60,6 +85,20 @@ export class LinkProxy {
 
   heal(): void {
     this.cut = false;
+  }
+
+  /**
+   * Holds every byte from clients to the server (a request that never arrives) until
+   * release(); bytes of a client that closes meanwhile are dropped, never delivered.
+   */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Ends a stall: held bytes of clients still connected go on to the server. */
+  release(): void {
+    this.stalled = false;
+    for (const flush of this.releasers) flush();
   }
 
   stop(): Promise<void> {

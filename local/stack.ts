@@ -94,6 +94,15 @@ export class LocalStack {
     for (const p of this.proxyFor(site)) p.heal();
   }
 
+  /** Holds every request to a site (both sites when none is named) until release(). */
+  stall(site?: string): void {
+    for (const p of this.proxyFor(site)) p.stall();
+  }
+
+  release(site?: string): void {
+    for (const p of this.proxyFor(site)) p.release();
+  }
+
   private proxyFor(site?: string): LinkProxy[] {
     if (Object.keys(this.proxies).length === 0)
       throw new Error('link faults need the embedded emulators (no --endpoint)');
