@@ -35,8 +35,11 @@ export class Queue {
     return out.QueueUrl;
   }
 
-  async send(body: string): Promise<void> {
-    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.url, MessageBody: body }));
+  /** Sends one message; `signal` aborts it (and its retries), e.g. when a writer's lease ends. */
+  async send(body: string, signal?: AbortSignal): Promise<void> {
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.url, MessageBody: body }), {
+      abortSignal: signal,
+    });
   }
 
   /** Sends many messages, ten per request (the SQS batch limit). */

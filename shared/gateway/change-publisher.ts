@@ -30,6 +30,8 @@ export class ChangePublisher {
     private readonly session: string,
     private readonly maxRecords: number,
     private readonly lingerMs: number,
+    /** The signal each send carries: it fires when the writer's lease ends. */
+    private readonly fence: () => AbortSignal = () => new AbortController().signal,
   ) {}
 
   publish(epoch: number, record: ChangeRecord): Promise<void> {
@@ -39,20 +41,27 @@ export class ChangePublisher {
   /**
    * Buffers the records of one write. They go out when the buffer is full, when the writer
    * calls flush (no other write of the epoch is about to add records: group commit), or
-   * after lingerMs at the latest.
+   * after lingerMs at the latest. A write with more records than one message holds is
+   * spread over several; it is acknowledged once all of them are accepted.
    */
   publishAll(epoch: number, records: ChangeRecord[]): Promise<void> {
-    let p = this.pending.get(epoch);
-    if (!p) {
-      p = { records: [], waiters: [] };
-      this.pending.set(epoch, p);
+    const sent: Promise<void>[] = [];
+    let rest = records;
+    while (rest.length > 0) {
+      let p = this.pending.get(epoch);
+      if (!p) {
+        p = { records: [], waiters: [] };
+        this.pending.set(epoch, p);
+      }
+      const buffer = p;
+      const room = this.maxRecords - buffer.records.length;
+      buffer.records.push(...rest.slice(0, room));
+      rest = rest.slice(room);
+      sent.push(new Promise<void>((resolve, reject) => buffer.waiters.push({ resolve, reject })));
+      if (buffer.records.length >= this.maxRecords) this.flush(epoch);
+      else buffer.timer ??= setTimeout(() => this.flush(epoch), this.lingerMs);
     }
-    const buffer = p;
-    buffer.records.push(...records);
-    const done = new Promise<void>((resolve, reject) => buffer.waiters.push({ resolve, reject }));
-    if (buffer.records.length >= this.maxRecords) this.flush(epoch);
-    else buffer.timer ??= setTimeout(() => this.flush(epoch), this.lingerMs);
-    return done;
+    return Promise.all(sent).then(() => undefined);
   }
 
   /** Sends what is buffered for an epoch and waits for every send of that epoch. */
@@ -79,7 +88,11 @@ export class ChangePublisher {
       batch: tally.batches++,
       records: p.records,
     };
-    const send = this.queue.send(JSON.stringify(batch)).then(
+    const signal = this.fence();
+    const sending = signal.aborted
+      ? Promise.reject(signal.reason)
+      : this.queue.send(JSON.stringify(batch), signal);
+    const send = sending.then(
       () => {
         this.sentMessages++;
         for (const w of p.waiters) w.resolve();
