@@ -30,6 +30,8 @@ export interface MirrorConfig {
   leaseSeconds: number;
   /** Recovery points kept per group; older ones expire with the object versions only they reference. */
   retention: number;
+  /** How long a batch named by a sealed barrier may stay unstored before the sync scans instead. */
+  trackingTimeoutSeconds?: number;
 }
 
 export const CONFIG_ENV = 'VOLMIRROR_CONFIG';

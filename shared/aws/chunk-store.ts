@@ -176,4 +176,40 @@ export class ChunkStore {
       );
     }
   }
+
+  /**
+   * putChunk for a writer under a lease: the request (and any SDK retry) is aborted when
+   * `signal` fires, so it cannot outlive the lease.
+   */
+  async putChunkFenced(
+    volumeId: string,
+    index: number,
+    data: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const out = await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index), Body: data }),
+      { abortSignal: signal },
+    );
+    if (!out.VersionId) throw new Error(`bucket ${this.bucket} is not versioned`);
+    return out.VersionId;
+  }
+
+  /** getChunk (latest version) for a writer under a lease, aborted when `signal` fires. */
+  async getChunkFenced(
+    volumeId: string,
+    index: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array | undefined> {
+    try {
+      const out = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index) }),
+        { abortSignal: signal },
+      );
+      return await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+    } catch (e) {
+      if (e instanceof NoSuchKey || (e as Error).name === 'NoSuchKey') return undefined;
+      throw e;
+    }
+  }
 }

@@ -86,6 +86,8 @@ export interface Group {
    */
   cutDone?: { syncId: string; epoch: number; at: string; scan?: Record<string, string> };
   activeSync?: { id: string; initial: boolean };
+  /** Bumped on every pair add and remove: a gateway renews only under the member list it knows. */
+  membersVersion?: number;
   /** Held while pairs are added or removed, so that no sync plans over a changing member list. */
   memberLock?: Lease;
   lastRp?: RecoveryPointRef;

@@ -3,6 +3,7 @@ import { keys } from '../aws/keys';
 import { type Deps, isoNow } from '../deps';
 import { isWholeChunk, spansOf } from '../domain/chunks';
 import { conflict, DomainError } from '../domain/errors';
+import { canTakeOver, type Fencing, fencing, scanManifestKey } from '../domain/fencing';
 import { newId } from '../domain/ids';
 import type { Barrier, ChangeRecord, Group, Pair, Volume } from '../domain/model';
 import { loadVolume } from '../usecases/volumes';
@@ -19,6 +20,14 @@ export interface GatewayOptions {
 export const BULK_LINGER_MS = 250;
 
 export const leaseLost = (why: string) => new DomainError(409, 'lease-lost', `write lease lost: ${why}`);
+export const gatewayClosed = () =>
+  new DomainError(409, 'gateway-closed', 'the gateway was closed: open a new one to write');
+
+/** Whether the group's cut request has its answer (a scan request needs a scanned one). */
+const cutAnswered = (g: Group) =>
+  g.cutDone?.syncId === g.cutRequest && (!g.cutRequestScan || g.cutDone?.scan !== undefined);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The writer of a group's primary volumes. It holds the group's write lease, numbers writes
@@ -28,26 +37,38 @@ export const leaseLost = (why: string) => new DomainError(409, 'lease-lost', `wr
 export class Gateway {
   readonly session = newId('gw');
   private epoch = 0;
+  /** The group's member list version this gateway's volumes and pair ids come from. */
+  private membersVersion = 0;
+  private readonly fence: Fencing;
   private readonly inflight = new Map<number, Set<Promise<void>>>();
   private readonly chunkTails = new Map<string, Promise<unknown>>();
   private readonly seq = new Map<string, number>();
   /** Writes per epoch whose chunks are still being stored. */
   private readonly unpublished = new Map<number, number>();
-  private readonly volumes = new Map<string, Volume>();
-  private readonly pairIds = new Map<string, string>();
+  private volumes = new Map<string, Volume>();
+  private pairIds = new Map<string, string>();
   private publisher?: ChangePublisher;
   private validUntil = 0;
   private timer?: NodeJS.Timeout;
   private fenced?: string;
-  private closing = false;
+  /** close() was called: new writes are refused. */
+  private closed = false;
+  /** The lease was given back: nothing is renewed any more. */
+  private released = false;
   private renewing?: Promise<void>;
+  /** The cut being answered, in the background of renewals: one at a time. */
+  private cutting?: Promise<void>;
+  /** Set while a quiesced cut runs: new writes wait for it. */
+  private hold?: Promise<void>;
   chunkWrites = 0;
 
   private constructor(
     private readonly deps: Deps,
     private readonly scope: { kind: 'group'; group: Group } | { kind: 'volume'; volume: Volume },
     private readonly opts: Required<GatewayOptions>,
-  ) {}
+  ) {
+    this.fence = fencing(deps.config.leaseSeconds);
+  }
 
   /** Opens a gateway for the group of `volumeId` (or the volume alone when it has no group). */
   static async open(deps: Deps, volumeId: string, options: GatewayOptions = {}): Promise<Gateway> {
@@ -93,60 +114,76 @@ export class Gateway {
     return this.scope.kind === 'group' ? keys.group(this.scope.group.id) : keys.volume(this.scope.volume.id);
   }
 
-  private get leaseMs(): number {
-    return this.deps.config.leaseSeconds * 1000;
+  /** The validity of a lease granted by a request sent after the clock read `sentAt`. */
+  private validFrom(sentAt: number): number {
+    return sentAt + this.fence.leaseMs - this.fence.marginMs;
   }
 
   private async acquire(): Promise<void> {
+    // Read before the request is sent: the lease can only have been granted later than this.
     const now = this.deps.now();
-    const lease = { holder: this.session, expiresAt: now + this.leaseMs };
+    const lease = { holder: this.session, expiresAt: now + this.fence.leaseMs };
+    const stale = now - this.fence.takeoverDelayMs;
     if (this.scope.kind === 'volume') {
       const ok = await this.deps.table.update(
         keys.volume(this.scope.volume.id),
         { set: { lease } },
         {
-          expr: 'attribute_exists(pk) AND attribute_not_exists(groupId) AND (attribute_not_exists(lease) OR lease.expiresAt < :now)',
-          values: { ':now': now },
+          expr: 'attribute_exists(pk) AND attribute_not_exists(groupId) AND (attribute_not_exists(lease) OR lease.expiresAt < :stale)',
+          values: { ':stale': stale },
         },
       );
       if (!ok)
         throw conflict(`volume ${this.scope.volume.id} is being written by another gateway`, 'lease-held');
       this.volumes.set(this.scope.volume.id, this.scope.volume);
-      this.validUntil = now + this.leaseMs;
+      this.validUntil = this.validFrom(now);
       return;
     }
     const g = this.scope.group;
     if (g.status === 'failed' || g.status.startsWith('role-')) {
       throw conflict(`group ${g.id} is ${g.status}: writes are not accepted`, 'wrong-state');
     }
-    // A lease that expired without release belonged to a crashed gateway whose open epoch
-    // may miss records: start after it and let the sync seal it once its queue drains.
+    const taken = () => conflict(`group ${g.id} is being written by another gateway`, 'lease-held');
+    if (!canTakeOver(g.lease, now, this.fence)) throw taken();
+    // A lease that was not released belonged to a writer that stopped: its epochs may stay
+    // open, and the table's epoch is at least the highest it used, so start after it.
     const crashed = g.lease !== undefined;
     const startEpoch = crashed ? g.epoch + 1 : g.epoch;
     const updated = await this.deps.table.update<Group>(
       keys.group(g.id),
       { set: { lease: { ...lease, startEpoch }, epoch: startEpoch } },
       {
-        expr: `#e = :e AND roleEpoch = :re AND primarySite = :site AND ${crashed ? 'lease.expiresAt < :now' : 'attribute_not_exists(lease)'}`,
+        expr: `#e = :e AND roleEpoch = :re AND primarySite = :site AND ${crashed ? 'lease.expiresAt < :stale' : 'attribute_not_exists(lease)'}`,
         names: { '#e': 'epoch' },
-        values: { ':e': g.epoch, ':re': g.roleEpoch, ':site': g.primarySite, ':now': now },
+        values: { ':e': g.epoch, ':re': g.roleEpoch, ':site': g.primarySite, ':stale': stale },
       },
     );
-    if (!updated) throw conflict(`group ${g.id} is being written by another gateway`, 'lease-held');
+    if (!updated) throw taken();
     this.scope.group = updated;
     this.epoch = startEpoch;
-    this.validUntil = now + this.leaseMs;
+    this.validUntil = this.validFrom(now);
     this.publisher = new ChangePublisher(
       this.deps.changeQueues[g.primarySite],
       g.id,
       this.session,
       this.opts.maxRecordsPerMessage,
       this.opts.lingerMs,
+      () => this.requestSignal(),
     );
-    for (const pair of await this.deps.table.queryPrefix<Pair>(`GRP#${g.id}`, 'PAIR#')) {
-      this.volumes.set(pair.primaryVolumeId, await loadVolume(this.deps, pair.primaryVolumeId));
-      this.pairIds.set(pair.primaryVolumeId, pair.id);
+    await this.loadMembers(updated);
+  }
+
+  /** The group's pairs as of `group.membersVersion`: the volumes this gateway may write. */
+  private async loadMembers(group: Group): Promise<void> {
+    const volumes = new Map<string, Volume>();
+    const pairIds = new Map<string, string>();
+    for (const pair of await this.deps.table.queryPrefix<Pair>(`GRP#${group.id}`, 'PAIR#')) {
+      volumes.set(pair.primaryVolumeId, await loadVolume(this.deps, pair.primaryVolumeId));
+      pairIds.set(pair.primaryVolumeId, pair.id);
     }
+    this.volumes = volumes;
+    this.pairIds = pairIds;
+    this.membersVersion = group.membersVersion ?? 0;
   }
 
   private renew(): Promise<void> {
@@ -157,37 +194,72 @@ export class Gateway {
   }
 
   private async renewOnce(): Promise<void> {
-    if (this.fenced || this.closing) return;
-    const now = this.deps.now();
-    const expiresAt = now + this.leaseMs;
+    if (this.fenced || this.released) return;
     try {
       if (this.scope.kind === 'volume') {
+        const now = this.deps.now();
         const ok = await this.deps.table.update(
           this.leaseKey,
-          { set: { 'lease.expiresAt': expiresAt } },
+          { set: { 'lease.expiresAt': now + this.fence.leaseMs } },
           { expr: 'lease.holder = :h', values: { ':h': this.session } },
         );
         if (!ok) this.fenced = 'another gateway took the volume';
-        else this.validUntil = expiresAt;
+        else this.validUntil = this.validFrom(now);
         return;
       }
-      const g = await this.deps.table.update<Group>(
-        keys.group(this.scope.group.id),
-        { set: { 'lease.expiresAt': expiresAt } },
-        {
-          expr: 'lease.holder = :h AND roleEpoch = :re',
-          values: { ':h': this.session, ':re': this.scope.group.roleEpoch },
-        },
-      );
-      if (!g) {
-        this.fenced = 'the lease was taken over or the role epoch changed';
-        return;
+      // A moved member list fails the renewal: reload it, then renew under the new version.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const now = this.deps.now();
+        const g = await this.renewGroupLease(now);
+        if (g) {
+          this.validUntil = this.validFrom(now);
+          if (g.cutRequest && !cutAnswered(g) && !this.closed && !this.cutting) {
+            const syncId = g.cutRequest;
+            // In the background: renewals go on while the cut waits for in-flight writes.
+            this.cutting = this.closeEpoch({ syncId, scan: g.cutRequestScan === true })
+              .then(
+                () => undefined,
+                () => undefined,
+              )
+              .finally(() => {
+                this.cutting = undefined;
+              });
+          }
+          return;
+        }
+        const current = await this.deps.table.get<Group>(keys.group(this.scope.group.id));
+        if (
+          !current ||
+          current.lease?.holder !== this.session ||
+          current.roleEpoch !== this.scope.group.roleEpoch
+        ) {
+          this.fenced = 'the lease was taken over or the role epoch changed';
+          return;
+        }
+        await this.loadMembers(current);
       }
-      this.validUntil = expiresAt;
-      if (g.cutRequest && g.cutDone?.syncId !== g.cutRequest) await this.closeEpoch(g.cutRequest);
     } catch {
       // A failed renewal is retried on the next tick; writes stop once validUntil passes.
     }
+  }
+
+  private renewGroupLease(now: number): Promise<Group | null> {
+    const members =
+      this.membersVersion === 0
+        ? '(attribute_not_exists(membersVersion) OR membersVersion = :mv)'
+        : 'membersVersion = :mv';
+    return this.deps.table.update<Group>(
+      keys.group(this.scope.kind === 'group' ? this.scope.group.id : ''),
+      { set: { 'lease.expiresAt': now + this.fence.leaseMs } },
+      {
+        expr: `lease.holder = :h AND roleEpoch = :re AND ${members}`,
+        values: {
+          ':h': this.session,
+          ':re': this.scope.kind === 'group' ? this.scope.group.roleEpoch : 0,
+          ':mv': this.membersVersion,
+        },
+      },
+    );
   }
 
   private checkLease(): void {
@@ -195,8 +267,29 @@ export class Gateway {
     if (this.deps.now() >= this.validUntil) throw leaseLost('it could not be renewed in time');
   }
 
+  /** A request that failed because the lease ended (aborted at validUntil) fails as lease-lost. */
+  private explain(e: unknown): unknown {
+    if (e instanceof DomainError) return e;
+    try {
+      this.checkLease();
+      return e;
+    } catch (lost) {
+      return lost;
+    }
+  }
+
+  /**
+   * The abort signal of one S3/SQS request: it fires at validUntil as known now, so neither
+   * the request nor the SDK's retries of it outlive the lease. Throws past validUntil.
+   */
+  private requestSignal(): AbortSignal {
+    this.checkLease();
+    return AbortSignal.timeout(Math.max(1, this.validUntil - this.deps.now()));
+  }
+
   /** Writes bytes at an offset; resolves once every touched chunk is stored and its record published. */
   write(volumeId: string, offset: number, data: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(gatewayClosed());
     const volume = this.volumes.get(volumeId);
     if (!volume) {
       return Promise.reject(
@@ -206,6 +299,9 @@ export class Gateway {
         ),
       );
     }
+    if (data.length === 0) return Promise.resolve();
+    // A quiesced cut is listing the volumes: writes issued meanwhile belong after it.
+    if (this.hold) return this.hold.then(() => this.write(volumeId, offset, data));
     try {
       this.checkLease();
     } catch (e) {
@@ -216,18 +312,18 @@ export class Gateway {
     const spans = spansOf(offset, data.length, volume.chunkSizeBytes, volume.sizeBytes);
     const parts = spans.map((span) =>
       this.serialize(`${volumeId}/${span.index}`, async () => {
+        const store = this.deps.stores[volume.site];
         let body: Uint8Array;
         const slice = data.subarray(span.dataOffset, span.dataOffset + span.length);
         if (isWholeChunk(span, volume.chunkSizeBytes)) {
           body = slice;
         } else {
-          const store = this.deps.stores[volume.site];
-          const current = await store.getChunk(volumeId, span.index);
+          const current = await store.getChunkFenced(volumeId, span.index, this.requestSignal());
           body = new Uint8Array(volume.chunkSizeBytes);
           if (current) body.set(current.subarray(0, volume.chunkSizeBytes));
           body.set(slice, span.start);
         }
-        const versionId = await this.deps.stores[volume.site].putChunk(volumeId, span.index, body);
+        const versionId = await store.putChunkFenced(volumeId, span.index, body, this.requestSignal());
         this.chunkWrites++;
         const seq = (this.seq.get(volumeId) ?? 0) + 1;
         this.seq.set(volumeId, seq);
@@ -263,7 +359,12 @@ export class Gateway {
           throw e;
         },
       )
-      .then(() => this.checkLease());
+      .then(
+        () => this.checkLease(),
+        (e) => {
+          throw this.explain(e);
+        },
+      );
     this.track(epoch, done);
     return done;
   }
@@ -291,61 +392,130 @@ export class Gateway {
     void settled.then(() => s.delete(settled));
   }
 
-  /**
-   * Closes the open epoch E: new writes go to E+1 at once; when E's in-flight writes are
-   * acknowledged and its records sent, the barrier for E is written. Returns E.
-   */
-  async closeEpoch(syncId?: string): Promise<number> {
-    if (this.scope.kind !== 'group' || !this.publisher) return this.epoch;
-    const e = this.epoch;
-    this.epoch = e + 1;
-    await Promise.all([...(this.inflight.get(e) ?? [])]);
-    this.inflight.delete(e);
-    const tally = await this.publisher.drain(e);
-    const g = this.scope.group;
-    const updated = await this.deps.table.update<Group>(
-      keys.group(g.id),
-      {
-        set: { epoch: e + 1, ...(syncId && { cutDone: { syncId, epoch: e, at: isoNow(this.deps) } }) },
-      },
-      {
-        expr: 'lease.holder = :h AND #e = :e AND roleEpoch = :re',
-        names: { '#e': 'epoch' },
-        values: { ':h': this.session, ':e': e, ':re': g.roleEpoch },
-      },
-    );
-    if (!updated) {
-      this.fenced = 'the lease was taken over while closing an epoch';
-      throw leaseLost(this.fenced);
-    }
-    const barrier: Barrier = {
-      epoch: e,
-      session: this.session,
-      batches: tally.batches,
-      missing: tally.missing,
-      sealedAt: isoNow(this.deps),
-    };
-    await this.deps.table.put(keys.barrier(g.id, e), barrier);
-    return e;
+  private allInflight(): Promise<unknown> {
+    return Promise.all([...this.inflight.values()].flatMap((s) => [...s]));
   }
 
-  /** Seals the open epoch and releases the lease; the next writer starts cleanly. */
+  /**
+   * Closes the open epoch E. E+1 is reserved in the table first (conditional on the lease),
+   * and only then do new writes go to E+1, so no writer ever uses an epoch the table has
+   * not handed out. When E's writes are acknowledged and its records sent, the barrier is
+   * written, then the answer to the sync's cut request. A quiesced (scan) cut holds new
+   * writes until every volume's scan manifest is written.
+   */
+  private async closeEpoch(cut: { syncId?: string; scan?: boolean }): Promise<number> {
+    if (this.scope.kind !== 'group' || !this.publisher) return this.epoch;
+    const publisher = this.publisher;
+    const g = this.scope.group;
+    let release: (() => void) | undefined;
+    if (cut.scan) {
+      this.hold = new Promise<void>((r) => {
+        release = r;
+      });
+      await this.allInflight();
+    }
+    try {
+      const e = this.epoch;
+      const reserved = await this.deps.table.update<Group>(
+        keys.group(g.id),
+        { set: { epoch: e + 1 } },
+        {
+          expr: 'lease.holder = :h AND #e = :e AND roleEpoch = :re',
+          names: { '#e': 'epoch' },
+          values: { ':h': this.session, ':e': e, ':re': g.roleEpoch },
+        },
+      );
+      if (!reserved) {
+        this.fenced = 'the lease was taken over while closing an epoch';
+        throw leaseLost(this.fenced);
+      }
+      this.epoch = e + 1;
+      const at = isoNow(this.deps);
+      await Promise.all([...(this.inflight.get(e) ?? [])]);
+      this.inflight.delete(e);
+      const tally = await publisher.drain(e);
+      const barrier: Barrier = {
+        epoch: e,
+        session: this.session,
+        batches: tally.batches,
+        missing: tally.missing,
+        sealedAt: isoNow(this.deps),
+      };
+      await this.untilLands('the barrier', () => this.deps.table.put(keys.barrier(g.id, e), barrier));
+      if (!cut.syncId) return e;
+      const syncId = cut.syncId;
+      let scan: Record<string, string> | undefined;
+      if (cut.scan) {
+        scan = {};
+        for (const [volumeId, volume] of this.volumes) {
+          const key = scanManifestKey(g.id, syncId, volumeId);
+          const store = this.deps.stores[volume.site];
+          await this.untilLands('a scan manifest', () =>
+            store.writeManifest(key, store.listChunks(volumeId)),
+          );
+          scan[volumeId] = key;
+        }
+      }
+      const answered = await this.untilLands('the cut answer', () =>
+        this.deps.table.update<Group>(
+          keys.group(g.id),
+          { set: { cutDone: { syncId, epoch: e, at, ...(scan && { scan }) } } },
+          {
+            expr: 'lease.holder = :h AND cutRequest = :s',
+            values: { ':h': this.session, ':s': syncId },
+          },
+        ),
+      );
+      if (!answered) throw leaseLost('the cut request was withdrawn or the lease taken over');
+      return e;
+    } finally {
+      this.hold = undefined;
+      release?.();
+    }
+  }
+
+  /** Retries a control-table or manifest write with backoff until it lands or the lease ends. */
+  private async untilLands<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      this.checkLease();
+      try {
+        return await attempt();
+      } catch {
+        if (this.fenced || this.deps.now() >= this.validUntil)
+          throw leaseLost(`${what} could not be written while the lease was valid`);
+        await sleep(Math.min(1000, 25 * 2 ** Math.min(i, 6)));
+      }
+    }
+  }
+
+  /** Refuses new writes, seals the open epoch and releases the lease; the next writer starts cleanly. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Renewals go on meanwhile, so draining slow writes does not cost the lease.
+    await this.allInflight();
+    await this.cutting;
+    try {
+      if (this.fenced) return;
+      if (this.scope.kind === 'group') await this.closeEpoch({});
+      await this.stopRenewing();
+      await this.deps.table.update(
+        this.leaseKey,
+        { remove: ['lease'] },
+        {
+          expr: 'lease.holder = :h',
+          values: { ':h': this.session },
+        },
+      );
+    } finally {
+      await this.stopRenewing();
+    }
+  }
+
+  private async stopRenewing(): Promise<void> {
+    this.released = true;
     if (this.timer) clearInterval(this.timer);
     await this.renewing;
-    this.closing = true;
-    const all = [...this.inflight.values()].flatMap((s) => [...s]);
-    await Promise.all(all);
-    if (this.fenced) return;
-    if (this.scope.kind === 'group') await this.closeEpoch();
-    await this.deps.table.update(
-      this.leaseKey,
-      { remove: ['lease'] },
-      {
-        expr: 'lease.holder = :h',
-        values: { ':h': this.session },
-      },
-    );
   }
 
   /** Stops renewing without sealing: what a crash looks like to the rest of the system. */

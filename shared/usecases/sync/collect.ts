@@ -17,8 +17,16 @@ import {
 
 export async function collect(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
   const cutEpoch = job.cutEpoch ?? 0;
-  const complete = await epochsComplete(deps, group, job.fromEpoch, cutEpoch);
-  if (!complete) return 'waiting';
+  const status = await epochsComplete(deps, group, job.fromEpoch, cutEpoch);
+  if (status === 'waiting') return 'waiting';
+  if (status === 'lost' && !job.scan) {
+    await deps.table.update(
+      keys.sync(job.groupId, job.id),
+      { set: { state: 'cutting', scan: true }, remove: ['cutEpoch'] },
+      { expr: '#s = :s', names: { '#s': 'state' }, values: { ':s': job.state } },
+    );
+    return 'progress';
+  }
   const pairs = await loadPairs(deps, group.id);
   // A record made under an earlier pairing of the same volume is not part of this pair's delta.
   const current = new Set(pairs.map((p) => p.id));
