@@ -54,7 +54,12 @@ export async function setJob(
  * conditional write (activeSync.id = this sync) is refused, so a failed job never has an RP.
  * The change records stay (the next sync copies them); the copy tasks go.
  */
-export async function failSync(deps: Deps, job: SyncJob, why: string): Promise<StepResult> {
+export async function failSync(
+  deps: Deps,
+  job: SyncJob,
+  why: string,
+  event = 'sync-failed',
+): Promise<StepResult> {
   await deps.table.update(
     keys.group(job.groupId),
     { remove: ['activeSync', 'cutRequest', 'cutRequestScan'] },
@@ -74,7 +79,7 @@ export async function failSync(deps: Deps, job: SyncJob, why: string): Promise<S
   if (!failed) return 'done';
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
-  await recordEvent(deps, job.groupId, 'sync-failed', 'error', `sync ${job.id} failed: ${why}`);
+  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
   if (group) await closeOpenSync(deps, group, job.id);
   return 'done';
 }

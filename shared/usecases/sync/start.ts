@@ -6,7 +6,7 @@ import type { Group, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { loadGroup, loadPairs } from '../groups';
 import { syncProgress } from '../sync-progress';
-import { inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
+import { failSync, inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
 
 export interface SyncView {
   syncId: string;
@@ -107,4 +107,25 @@ export async function getSync(deps: Deps, groupId: unknown, syncId: unknown): Pr
     ...(job.error && { error: job.error }),
     ...(job.pause && { pausedReason: job.pause.reason }),
   };
+}
+
+/**
+ * Aborts a running sync: it ends as failed, the group is released and the last RP stays the
+ * one served. The change records stay, so the next sync copies what this one would have.
+ */
+export async function abortSync(deps: Deps, groupId: unknown, syncId: unknown): Promise<SyncView> {
+  const gid = checkId(groupId, 'groupId');
+  const sid = checkId(syncId, 'syncId');
+  const job = await deps.table.get<SyncJob>(keys.sync(gid, sid));
+  if (!job) throw notFound('sync', sid);
+  const ended = () => conflict(`sync ${sid} has already ended (${job.state})`, 'sync-ended');
+  if (job.state === 'committed' || job.state === 'failed') throw ended();
+  // 'progress': the commit won the race (the group already lists this sync's RP).
+  if ((await failSync(deps, job, 'aborted by the user', 'sync-aborted')) === 'progress') {
+    throw conflict(`sync ${sid} has already committed`, 'sync-ended');
+  }
+  const view = await getSync(deps, gid, sid);
+  if (view.error !== 'aborted by the user')
+    throw conflict(`sync ${sid} has already ended (${view.state})`, 'sync-ended');
+  return view;
 }
