@@ -4,6 +4,7 @@ import type { Group, Volume } from '../../shared/domain/model';
 import { loadPairs } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
 import { createVolume, listVolumes } from '../../shared/usecases/volumes';
+import { hookControl } from '../support/control-hooks';
 import {
   type Harness,
   mirroredGroup,
@@ -16,18 +17,6 @@ import {
 import { readAll } from '../support/workload';
 
 const CHUNK = 64 * 1024;
-
-type Middleware = (
-  next: (a: unknown) => Promise<unknown>,
-  context: { commandName?: string },
-) => (args: { input?: { Item?: { sk?: { S?: string } | string } } }) => Promise<unknown>;
-
-function onControl(h: Harness, name: string, mw: Middleware): void {
-  const stack = h.clients.control.middlewareStack as unknown as {
-    add(mw: unknown, opts: { step: string; name: string }): void;
-  };
-  stack.add(mw, { step: 'initialize', name });
-}
 
 async function volume(h: Harness, id: string): Promise<Volume | undefined> {
   return h.deps.table.get<Volume>(keys.volume(id));
@@ -72,16 +61,17 @@ describe('pairs', () => {
     });
     // Another process takes the (expired) member lock just before the pair item is written.
     let stolen = false;
-    onControl(harness, 'stealMemberLock', (next) => async (args) => {
-      const sk = args.input?.Item?.sk;
-      const s = typeof sk === 'string' ? sk : sk?.S;
-      if (!stolen && s?.startsWith('PAIR#')) {
-        stolen = true;
-        await harness.deps.table.update(keys.group(g.groupId), {
-          set: { memberLock: { holder: 'other', expiresAt: Date.now() + 60_000 } },
-        });
-      }
-      return next(args);
+    hookControl(harness, 'stealMemberLock', {
+      before: async (c) => {
+        const sk = (c.input.Item as { sk?: { S?: string } | string } | undefined)?.sk;
+        const s = typeof sk === 'string' ? sk : sk?.S;
+        if (!stolen && c.commandName === 'PutItemCommand' && s?.startsWith('PAIR#')) {
+          stolen = true;
+          await harness.deps.table.update(keys.group(g.groupId), {
+            set: { memberLock: { holder: 'other', expiresAt: Date.now() + 60_000 } },
+          });
+        }
+      },
     });
     await expect(addPair(harness.deps, g.groupId, { primaryVolumeId: vol.id })).rejects.toMatchObject({
       status: 409,
