@@ -12,6 +12,7 @@ const lambda = new LambdaClient({});
  */
 export async function handler(): Promise<{ started: string[]; driven: number }> {
   const result = await tick(lambdaDeps());
+  for (const e of result.errors) console.error(`tick of group ${e.groupId} failed: ${e.error}`);
   const fn = process.env.VOLMIRROR_SYNC_FUNCTION;
   if (!fn) throw new Error('VOLMIRROR_SYNC_FUNCTION is not set');
   for (const active of result.active) {

@@ -129,6 +129,7 @@ export class LocalRuntime {
     while (this.running) {
       try {
         const result = await tick(this.deps);
+        for (const e of result.errors) this.report(`tick ${e.groupId}`, new Error(e.error));
         for (const a of result.active) this.drive(a.groupId, a.syncId);
       } catch (e) {
         this.report('tick', e);

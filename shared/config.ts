@@ -28,6 +28,11 @@ export interface MirrorConfig {
   control: ControlConfig;
   /** Lease length for gateways and for cuts taken by a sync. */
   leaseSeconds: number;
+  /**
+   * How long a sync driver's claim lasts: another driver takes over a sync whose driver died
+   * after this (default 30).
+   */
+  driverLeaseSeconds?: number;
   /** Recovery points kept per group; older ones expire with the object versions only they reference. */
   retention: number;
   /** How long a batch named by a sealed barrier may stay unstored before the sync scans instead. */

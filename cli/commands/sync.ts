@@ -58,7 +58,7 @@ function groupLine(g: GroupView): string {
 }
 
 export function registerSync(program: Command): void {
-  leaf(program, 'sync <group>', 'start a manual sync of the group (one recovery point)')
+  const sync = leaf(program, 'sync <group>', 'start a manual sync of the group (one recovery point)')
     .option('--wait', 'wait until the recovery point is committed and print its id')
     .option('--timeout <seconds>', 'with --wait, give up waiting after this long', secondsArg)
     .action(
@@ -76,6 +76,19 @@ export function registerSync(program: Command): void {
         emit(o, done, () => done.recoveryPointId);
       }),
     );
+
+  leaf(sync, 'abort <group>', "abort the group's running sync (the last recovery point stays served)").action(
+    run(async (ref: string, o: JsonFlag) => {
+      const api = ApiClient.fromLocal();
+      const groupId = await api.groupId(ref);
+      const g = await api.get<GroupView>(`/groups/${seg(groupId)}`);
+      if (!g.activeSyncId) throw new CliError(`group ${g.name} has no sync running`);
+      const s = await api.post<SyncView>(`/groups/${seg(groupId)}/syncs/${seg(g.activeSyncId)}/abort`);
+      // `sync` has its own --json, which commander gives to it wherever it appears.
+      const out = { json: o.json || sync.opts().json };
+      emit(out, s, () => `sync ${s.syncId} aborted; ${s.recoveryPointId} will not be committed`);
+    }),
+  );
 
   leaf(program, 'suspend <group>', 'suspend mirroring (writes go on and are tracked)').action(
     run(async (ref: string, o: JsonFlag) => {

@@ -13,7 +13,7 @@ import {
 } from '../usecases/groups';
 import { addPair, removePair } from '../usecases/pairs';
 import { listRecoveryPoints } from '../usecases/recovery-points';
-import { getSync, startSync } from '../usecases/sync/index';
+import { abortSync, getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 
 export interface ApiRequest {
@@ -56,6 +56,11 @@ const routes: [string, string, Handler][] = [
   ],
   ['POST', '/groups/{groupId}/sync', async (d, p) => ok(await startSync(d, p.groupId), 202)],
   ['GET', '/groups/{groupId}/syncs/{syncId}', async (d, p) => ok(await getSync(d, p.groupId, p.syncId))],
+  [
+    'POST',
+    '/groups/{groupId}/syncs/{syncId}/abort',
+    async (d, p) => ok(await abortSync(d, p.groupId, p.syncId)),
+  ],
   ['POST', '/groups/{groupId}/suspend', async (d, p) => ok(await suspendGroup(d, p.groupId))],
   ['POST', '/groups/{groupId}/resume', async (d, p) => ok(await resumeGroup(d, p.groupId))],
   ['GET', '/groups/{groupId}/recovery-points', async (d, p) => ok(await listRecoveryPoints(d, p.groupId))],

@@ -99,6 +99,13 @@ export interface Group {
    * RP being expired) is never listed or read.
    */
   recoveryPoints?: number[];
+  /**
+   * Syncs started and not yet finished (committed with their post-commit work done, or failed),
+   * so the tick drives a committed sync's clean-up without holding the group with it.
+   */
+  openSyncs?: string[];
+  /** Bumped (ADD 1) by every pair add and remove: the gateway's renewal is conditional on it. */
+  membersVersion?: number;
   lastSyncStartedAt?: string;
   pausedReason?: string;
   createdAt: string;
@@ -153,14 +160,16 @@ export interface Barrier {
   sealedAt: string;
 }
 
-export type SyncState =
-  | 'cutting'
-  | 'collecting'
-  | 'copying'
-  | 'committing'
-  | 'committed'
-  | 'failed'
-  | 'paused';
+export type SyncState = 'cutting' | 'collecting' | 'copying' | 'committing' | 'committed' | 'failed';
+
+/** A sync waiting for an unreachable site: the phase stays in SyncJob.state and re-runs on resume. */
+export interface SyncPause {
+  reason: string;
+  /** Consecutive failed attempts to reach the sites. */
+  retries: number;
+  /** Epoch-milliseconds of the next attempt. */
+  retryAt: number;
+}
 
 export interface SyncJob {
   id: string;
@@ -180,15 +189,17 @@ export interface SyncJob {
   cutAt?: string;
   tasksTotal?: number;
   tasksEnqueued?: number;
-  /** Consecutive failed attempts to reach the other site while paused. */
-  retries?: number;
-  retryAt?: number;
+  /** Set while a site is unreachable; any phase can pause. */
+  pause?: SyncPause;
+  /** Consecutive steps that threw an error other than an unreachable site. */
+  failures?: number;
   chunksTotal?: number;
   bytesTotal?: number;
   startedAt: string;
   committedAt?: string;
+  /** Set once the post-commit work (event, clean-up, expiry) is done. */
+  finishedAt?: string;
   error?: string;
-  pausedReason?: string;
 }
 
 /** A chunk to copy: [chunk index, source versionId]. */

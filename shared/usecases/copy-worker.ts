@@ -59,9 +59,24 @@ async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, 
       set: Object.fromEntries(copied.map(([index, version]) => [`done.c${index}`, version])),
       add: { doneCount: copied.length, doneBytes: copied.length * chunkSize },
     },
-    { expr: copied.map((_, j) => `attribute_not_exists(done.#c${j})`).join(' AND '), names },
+    // attribute_exists: a task removed meanwhile (its sync failed or was aborted) is not recreated.
+    {
+      expr: ['attribute_exists(pk)', ...copied.map((_, j) => `attribute_not_exists(done.#c${j})`)].join(
+        ' AND ',
+      ),
+      names,
+    },
   );
   return updated !== null;
+}
+
+/**
+ * A request the site refused for good (a missing source version, access denied): retrying
+ * cannot mend it. Throttling and timeouts are not refusals.
+ */
+function isRefused(e: unknown): boolean {
+  const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export async function runCopyTask(
@@ -97,10 +112,13 @@ export async function runCopyTask(
     }
     await recording;
   } catch (e) {
-    if (isUnreachable(e)) {
-      await deps.table
-        .update(key, { set: { error: `cannot reach a site: ${(e as Error).message}` } })
-        .catch(() => undefined);
+    const note = isUnreachable(e)
+      ? { error: `cannot reach a site: ${(e as Error).message}` }
+      : isRefused(e)
+        ? { failed: `${(e as Error).name}: ${(e as Error).message}` }
+        : undefined;
+    if (note) {
+      await deps.table.update(key, { set: note }, { expr: 'attribute_exists(pk)' }).catch(() => undefined);
     }
     throw e;
   }

@@ -67,6 +67,7 @@ export async function createGroup(deps: Deps, input: Record<string, unknown>): P
     thresholds: checkThresholds(input.thresholds),
     epoch: 1,
     rpCounter: 0,
+    membersVersion: 0,
     createdAt: isoNow(deps),
   };
   await deps.table.put(keys.group(group.id), group, { expr: 'attribute_not_exists(pk)' });

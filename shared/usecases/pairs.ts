@@ -19,7 +19,7 @@ export const baseManifestKey = (groupId: string, volumeId: string, epoch: number
 async function withMemberLock<T>(
   deps: Deps,
   groupId: string,
-  work: (group: Group) => Promise<T>,
+  work: (group: Group, holder: string) => Promise<T>,
 ): Promise<T> {
   const holder = newId('gw');
   const now = deps.now();
@@ -37,7 +37,7 @@ async function withMemberLock<T>(
       'sync-running',
     );
   try {
-    return await work(locked);
+    return await work(locked, holder);
   } finally {
     await deps.table.update(
       keys.group(groupId),
@@ -71,7 +71,7 @@ export async function addPair(
     secondary = await loadVolume(deps, input.secondaryVolumeId);
     checkSecondary(group, primary, secondary);
   }
-  return withMemberLock(deps, group.id, async (locked) => {
+  return withMemberLock(deps, group.id, async (locked, holder) => {
     const now = deps.now();
     const claimedPrimary = await deps.table.update(
       keys.volume(primary.id),
@@ -84,14 +84,19 @@ export async function addPair(
     if (!claimedPrimary) {
       throw conflict(`volume ${primary.id} is in a pair or being written; try again later`, 'volume-busy');
     }
+    let created: Volume | undefined;
+    let claimedSecondary: Volume | undefined;
+    let pairPut = false;
     try {
-      const target = secondary ?? (await createSecondary(deps, group, primary));
-      const claimedSecondary = await deps.table.update(
+      created = secondary ? undefined : await createSecondary(deps, group, primary);
+      const target = (secondary ?? created) as Volume;
+      const claimed = await deps.table.update(
         keys.volume(target.id),
         { set: { groupId: group.id, role: 'secondary' } },
         { expr: 'attribute_exists(pk) AND attribute_not_exists(groupId)' },
       );
-      if (!claimedSecondary) throw conflict(`volume ${target.id} is already in a pair`, 'volume-in-pair');
+      if (!claimed) throw conflict(`volume ${target.id} is already in a pair`, 'volume-in-pair');
+      claimedSecondary = target;
       // The primary is claimed, so nobody writes it now: this listing is the initial-sync base.
       const baseKey = baseManifestKey(group.id, primary.id, locked.epoch);
       await deps.stores[group.primarySite].writeManifest(
@@ -108,13 +113,44 @@ export async function addPair(
         addedAt: isoNow(deps),
       };
       await deps.table.put(keys.pair(group.id, primary.id), pair);
+      pairPut = true;
+      // The lock may have expired during the add (and a sync planned without this pair): the
+      // pair counts only if the lock is still ours, confirmed by the write that bumps membersVersion.
+      const confirmed = await deps.table.update(
+        keys.group(group.id),
+        { add: { membersVersion: 1 } },
+        {
+          expr: 'memberLock.holder = :h AND memberLock.expiresAt > :now',
+          values: { ':h': holder, ':now': deps.now() },
+        },
+      );
+      if (!confirmed)
+        throw conflict(`adding the pair to group ${group.id} took too long; try again`, 'sync-running');
       await recordEvent(deps, group.id, 'pair-added', 'info', `pair ${primary.id} -> ${target.id} added`);
       return { primaryVolumeId: primary.id, secondaryVolumeId: target.id, status: 'synchronizing' };
     } catch (e) {
-      await deps.table.update(keys.volume(primary.id), { remove: ['groupId', 'role'] });
+      // Refused or interrupted: nothing of the add stays, both volumes are free again.
+      if (pairPut) await deps.table.delete(keys.pair(group.id, primary.id));
+      if (claimedSecondary && !created) await freeVolume(deps, claimedSecondary.id, group.id);
+      if (created) await deps.table.delete(keys.volume(created.id));
+      await freeVolume(deps, primary.id, group.id);
       throw e;
     }
   });
+}
+
+/** Takes a volume out of the group (only if it is still in this group). */
+async function freeVolume(
+  deps: Deps,
+  volumeId: string,
+  groupId: string,
+  set?: Partial<Volume>,
+): Promise<void> {
+  await deps.table.update(
+    keys.volume(volumeId),
+    { remove: ['groupId', 'role'], ...(set && { set }) },
+    { expr: 'groupId = :g', values: { ':g': groupId } },
+  );
 }
 
 function checkSecondary(group: Group, primary: Volume, secondary: Volume): void {
@@ -158,13 +194,18 @@ export async function removePair(deps: Deps, groupId: unknown, primaryVolumeId: 
   if (!pair) throw notFound('pair', volumeId);
   await withMemberLock(deps, group.id, async () => {
     await deps.table.delete(keys.pair(group.id, volumeId));
-    for (const id of [pair.primaryVolumeId, pair.secondaryVolumeId]) {
-      await deps.table.update(
-        keys.volume(id),
-        { remove: ['groupId', 'role'] },
-        { expr: 'groupId = :g', values: { ':g': group.id } },
-      );
-    }
+    // The gateway's renewal is conditional on membersVersion: it fails, the gateway reloads
+    // its pairs (without this one), then renews.
+    const bumped = await deps.table.update<Group>(keys.group(group.id), { add: { membersVersion: 1 } });
+    // Until then the gateway may still write the removed volume, under its current lease: no
+    // volume gateway may take the volume before that lease has run out and settled.
+    const lease = bumped?.lease;
+    const fence =
+      lease && lease.expiresAt > deps.now()
+        ? { lease: { holder: 'fence', expiresAt: lease.expiresAt + takeoverDelayMs(deps) } }
+        : undefined;
+    await freeVolume(deps, pair.primaryVolumeId, group.id, fence);
+    await freeVolume(deps, pair.secondaryVolumeId, group.id);
     await recordEvent(
       deps,
       group.id,
@@ -174,3 +215,6 @@ export async function removePair(deps: Deps, groupId: unknown, primaryVolumeId: 
     );
   });
 }
+
+/** Stand-in for the fencing rule's takeoverDelay until shared/domain/fencing.ts defines it. */
+const takeoverDelayMs = (deps: Deps) => 2 * deps.config.leaseSeconds * 1000;

@@ -53,18 +53,25 @@ export async function loadRecoveryPoint(deps: Deps, group: Group, rpId: unknown)
 
 /**
  * Expires RPs beyond the group's retention, oldest first, with the object versions that
- * only they reference (at both sites) and their manifests.
+ * only they reference (at both sites) and their manifests. An RP is unlisted first and its
+ * data deleted after, so an RP item that is no longer listed and older than the oldest listed
+ * one (an expiry stopped midway, or a refused commit) is expired here too.
  */
 export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise<number> {
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group) return 0;
-  const rps = await committedRecoveryPoints(deps, group);
-  const excess = rps.length - deps.config.retention;
-  let expired = 0;
   let retained = group.recoveryPoints ?? [];
+  const items = await deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
+  const rps = items.filter((rp) => retained.includes(rp.number));
+  if (rps.length === 0) return 0;
+  let expired = 0;
+  for (const old of items.filter((rp) => !retained.includes(rp.number) && rp.number < rps[0].number)) {
+    await purge(deps, group, old, rps[0]);
+    expired++;
+  }
+  const excess = rps.length - deps.config.retention;
   for (let i = 0; i < excess; i++) {
     const old = rps[i];
-    const next = rps[i + 1];
     // Unlisted first: from here on nobody reads this RP, so deleting its data cannot tear a read.
     const remaining = retained.filter((n) => n !== old.number);
     const unlisted = await deps.table.update<Group>(
@@ -74,27 +81,41 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
     );
     if (!unlisted) break;
     retained = remaining;
-    for (const v of old.volumes) {
-      const successor = next.volumes.find((n) => n.pairId === v.pairId);
-      if (!successor) continue;
-      for (const [site, volumeId, oldKey, newKey] of [
-        [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],
-        [group.secondarySite, v.secondaryVolumeId, v.secondaryManifestKey, successor.secondaryManifestKey],
-      ] as const) {
-        const store = deps.stores[site];
-        const doomed: { key: string; versionId?: string }[] = [];
+    await purge(deps, group, old, rps[i + 1]);
+    expired++;
+  }
+  return expired;
+}
+
+/**
+ * Deletes an unlisted RP: the object versions it holds that its committed successor does
+ * not, its manifests, then its item (last, so a purge stopped midway is found and redone).
+ */
+async function purge(deps: Deps, group: Group, old: RecoveryPoint, next: RecoveryPoint): Promise<void> {
+  for (const v of old.volumes) {
+    const successor = next.volumes.find((n) => n.pairId === v.pairId);
+    if (!successor) continue;
+    for (const [site, volumeId, oldKey, newKey] of [
+      [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],
+      [group.secondarySite, v.secondaryVolumeId, v.secondaryManifestKey, successor.secondaryManifestKey],
+    ] as const) {
+      const store = deps.stores[site];
+      const doomed: { key: string; versionId?: string }[] = [];
+      try {
         for await (const [index, versionId] of releasedVersions(
           store.readManifest(oldKey),
           store.readManifest(newKey),
         )) {
           doomed.push({ key: chunkKey(volumeId, index), versionId });
         }
-        doomed.push({ key: oldKey });
-        await store.deleteVersions(doomed);
+      } catch (e) {
+        // The manifest goes last: without it, this site's part was done by an earlier purge.
+        if ((e as Error).name === 'NoSuchKey') continue;
+        throw e;
       }
+      doomed.push({ key: oldKey });
+      await store.deleteVersions(doomed);
     }
-    await deps.table.delete(keys.recoveryPoint(group.id, old.number));
-    expired++;
   }
-  return expired;
+  await deps.table.delete(keys.recoveryPoint(group.id, old.number));
 }

@@ -2,36 +2,56 @@ import type { Deps } from '../deps';
 import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
-import { backlogBytes } from './groups';
+import { backlogBytes, loadPairs } from './groups';
 import { startSync } from './sync/index';
 
 export interface TickResult {
   started: string[];
-  /** Groups with a sync to drive (just started or left running by an earlier process). */
+  /** Syncs to drive: just started, left running by an earlier process, or committed with clean-up pending. */
   active: { groupId: string; syncId: string }[];
+  /** Groups whose tick failed, with the error; the other groups were still served. */
+  errors: { groupId: string; error: string }[];
 }
 
-/** The periodic tick: starts due scheduled and continuous syncs and lists the running ones. */
+/** The periodic tick: starts due scheduled and continuous syncs and lists the ones to drive. */
 export async function tick(deps: Deps): Promise<TickResult> {
   const groups = await deps.table.queryPrefix<Group>('GROUPS', '');
-  const result: TickResult = { started: [], active: [] };
+  const result: TickResult = { started: [], active: [], errors: [] };
   const now = deps.now();
   for (const group of groups) {
-    if (group.activeSync) {
-      result.active.push({ groupId: group.id, syncId: group.activeSync.id });
-      continue;
-    }
-    if (!syncDue(group, now)) continue;
-    // Continuous mode syncs again as soon as the last RP committed, but only when there is something new.
-    if (group.sync.mode === 'continuous' && group.lastRp && (await backlogBytes(deps, group)) === 0) continue;
     try {
-      const { syncId } = await startSync(deps, group.id);
-      result.started.push(group.id);
-      result.active.push({ groupId: group.id, syncId });
+      await tickGroup(deps, group, now, result);
     } catch (e) {
-      // A group with no pairs yet, or one that changed meanwhile, waits for the next tick.
-      if (!(e instanceof DomainError)) throw e;
+      result.errors.push({ groupId: group.id, error: (e as Error).message ?? String(e) });
     }
   }
   return result;
+}
+
+async function tickGroup(deps: Deps, group: Group, now: number, result: TickResult): Promise<void> {
+  for (const syncId of group.openSyncs ?? []) {
+    if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
+  }
+  if (group.activeSync) {
+    result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+    return;
+  }
+  if (!syncDue(group, now)) return;
+  // Continuous mode syncs again as soon as the last RP committed, but only when there is
+  // something new: a write, or a pair still waiting for its initial sync.
+  if (
+    group.sync.mode === 'continuous' &&
+    group.lastRp &&
+    (await backlogBytes(deps, group)) === 0 &&
+    (await loadPairs(deps, group.id)).every((p) => p.firstRp !== undefined)
+  )
+    return;
+  try {
+    const { syncId } = await startSync(deps, group.id);
+    result.started.push(group.id);
+    result.active.push({ groupId: group.id, syncId });
+  } catch (e) {
+    // A group with no pairs yet, or one that changed meanwhile, waits for the next tick.
+    if (!(e instanceof DomainError)) throw e;
+  }
 }

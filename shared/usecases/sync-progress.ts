@@ -9,6 +9,8 @@ export interface CopyTaskItem extends CopyTask {
   doneBytes: number;
   /** Why the last attempt could not reach a site; cleared when the sync resumes. */
   error?: string;
+  /** An error no retry mends (a missing source version, access denied): the sync fails with it. */
+  failed?: string;
 }
 
 export const taskPartition = (syncId: string) => keys.copyTask(syncId, 0).pk;

@@ -3,46 +3,78 @@ import { keys } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { newId } from '../../domain/ids';
 import type { Group, SyncJob } from '../../domain/model';
+import { retryFinish } from './cleanup';
 import { collect } from './collect';
 import { commit } from './commit';
 import { copy } from './copy';
 import { cut } from './cut';
-import { failSync, pause, type StepResult } from './job';
+import { closeOpenSync, failSync, pause, resume, type StepResult } from './job';
 
 /**
- * Moves a sync one step along cutting -> collecting -> copying -> committing -> committed.
- * Every step reads its state from the table and is safe to repeat, so a sync killed at any
- * line resumes where it stopped when any process calls this again.
+ * Consecutive steps that may throw the same error before the sync fails with it: enough to
+ * ride out a transient fault, few enough that a deterministic one ends the sync soon.
+ */
+export const MAX_STEP_FAILURES = 5;
+
+/**
+ * Moves a sync one step along cutting -> collecting -> copying -> committing -> committed,
+ * then finishes it (post-commit work). Every step reads its state from the table and is safe
+ * to repeat, so a sync killed at any line resumes where it stopped when any process calls
+ * this again.
  */
 export async function advanceSync(deps: Deps, groupId: string, syncId: string): Promise<StepResult> {
   const job = await deps.table.get<SyncJob>(keys.sync(groupId, syncId));
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group || !job) return 'done';
-  if (job.state === 'committed' || job.state === 'failed') return 'done';
+  if (job.state === 'committed' && !job.finishedAt) return retryFinish(deps, group, job);
+  if (job.state === 'committed' || job.state === 'failed') {
+    await closeOpenSync(deps, group, job.id);
+    return 'done';
+  }
   if (group.activeSync?.id !== job.id && group.lastRp?.number !== job.rpNumber) {
     return failSync(deps, job, 'the group no longer runs this sync');
   }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');
   if (group.status === 'user-suspended') return 'waiting';
   try {
-    switch (job.state) {
-      case 'cutting':
-        return await cut(deps, group, job);
-      case 'collecting':
-        return await collect(deps, group, job);
-      case 'copying':
-      case 'paused':
-        return await copy(deps, group, job);
-      case 'committing':
-        return await commit(deps, group, job);
-    }
+    const result = await step(deps, group, job);
+    if (job.failures) await deps.table.update(keys.sync(groupId, syncId), { remove: ['failures'] });
+    return result;
   } catch (e) {
     if (isUnreachable(e)) return pause(deps, group, job, (e as Error).message);
-    throw e;
+    return countFailure(deps, job, e as Error);
   }
 }
 
-const DRIVER_LEASE_MS = 30_000;
+function step(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
+  if (job.pause) return resume(deps, group, job);
+  switch (job.state) {
+    case 'cutting':
+      return cut(deps, group, job);
+    case 'collecting':
+      return collect(deps, group, job);
+    case 'copying':
+      return copy(deps, group, job);
+    case 'committing':
+      return commit(deps, group, job);
+    default:
+      return Promise.resolve('done');
+  }
+}
+
+/** A step that keeps throwing (not a link fault) fails the sync instead of being retried forever. */
+async function countFailure(deps: Deps, job: SyncJob, e: Error): Promise<StepResult> {
+  const counted = await deps.table.update<SyncJob>(
+    keys.sync(job.groupId, job.id),
+    { add: { failures: 1 } },
+    { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
+  );
+  const failures = counted?.failures ?? 0;
+  if (failures >= MAX_STEP_FAILURES) {
+    return failSync(deps, job, `${job.state} failed ${failures} times in a row: ${e.message}`);
+  }
+  throw e;
+}
 
 /**
  * Takes or renews the right to drive a sync. The scheduler hands every running sync to a new
@@ -57,7 +89,7 @@ async function holdDriverLease(
   const now = deps.now();
   const held = await deps.table.update(
     keys.sync(groupId, syncId),
-    { set: { driver: { holder, expiresAt: now + DRIVER_LEASE_MS } } },
+    { set: { driver: { holder, expiresAt: now + driverLeaseMs(deps) } } },
     {
       expr: 'attribute_exists(pk) AND (attribute_not_exists(driver) OR driver.holder = :h OR driver.expiresAt < :now)',
       values: { ':h': holder, ':now': now },
@@ -66,9 +98,11 @@ async function holdDriverLease(
   return held !== null;
 }
 
+const driverLeaseMs = (deps: Deps) => (deps.config.driverLeaseSeconds ?? 30) * 1000;
+
 /**
- * Drives a sync until it commits, fails, or the deadline passes (a Lambda's time budget).
- * Returns 'waiting' at once when another driver holds the sync.
+ * Drives a sync until it ends (committed and finished, or failed), or the deadline passes
+ * (a Lambda's time budget). Returns 'waiting' at once when another driver holds the sync.
  */
 export async function driveSync(
   deps: Deps,
@@ -81,23 +115,28 @@ export async function driveSync(
   const holder = newId('gw');
   let renewedAt = 0;
   let result: StepResult = 'progress';
-  for (let i = 0; i < 1_000_000 && Date.now() < deadline && !cancelled(); i++) {
-    if (Date.now() - renewedAt > DRIVER_LEASE_MS / 3) {
-      if (!(await holdDriverLease(deps, groupId, syncId, holder))) return 'waiting';
-      renewedAt = Date.now();
+  try {
+    for (let i = 0; i < 1_000_000 && Date.now() < deadline && !cancelled(); i++) {
+      if (Date.now() - renewedAt > driverLeaseMs(deps) / 3) {
+        if (!(await holdDriverLease(deps, groupId, syncId, holder))) return 'waiting';
+        renewedAt = Date.now();
+      }
+      result = await advanceSync(deps, groupId, syncId);
+      if (result === 'done') return result;
+      if (result === 'waiting') await new Promise((r) => setTimeout(r, pollMs));
     }
-    result = await advanceSync(deps, groupId, syncId);
-    if (result === 'done') return result;
-    if (result === 'waiting') await new Promise((r) => setTimeout(r, pollMs));
+  } finally {
+    // Let the next tick's driver take over at once instead of waiting out the lease.
+    await deps.table
+      .update(
+        keys.sync(groupId, syncId),
+        { remove: ['driver'] },
+        {
+          expr: 'driver.holder = :h',
+          values: { ':h': holder },
+        },
+      )
+      .catch(() => undefined);
   }
-  // Let the next tick's driver take over at once instead of waiting out the lease.
-  await deps.table.update(
-    keys.sync(groupId, syncId),
-    { remove: ['driver'] },
-    {
-      expr: 'driver.holder = :h',
-      values: { ':h': holder },
-    },
-  );
   return result;
 }

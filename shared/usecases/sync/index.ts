@@ -7,4 +7,4 @@ export {
   type StepResult,
   type StoredChangeBatch,
 } from './job';
-export { getSync, type SyncView, startSync } from './start';
+export { abortSync, getSync, type SyncView, startSync } from './start';

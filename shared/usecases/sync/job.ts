@@ -2,6 +2,7 @@ import { keys, pad } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
+import { type CopyTaskItem, taskPartition } from '../sync-progress';
 
 /** Chunks per copy task: small enough that a retried task redoes little, large enough to batch. */
 export const CHUNKS_PER_TASK = 64;
@@ -48,39 +49,135 @@ export async function setJob(
   return ok !== null;
 }
 
-export async function failSync(deps: Deps, job: SyncJob, why: string): Promise<StepResult> {
-  await deps.table.update(keys.sync(job.groupId, job.id), { set: { state: 'failed', error: why } });
+/**
+ * Ends a sync that cannot commit. The group is released first: from then on the commit's
+ * conditional write (activeSync.id = this sync) is refused, so a failed job never has an RP.
+ * The change records stay (the next sync copies them); the copy tasks go.
+ */
+export async function failSync(
+  deps: Deps,
+  job: SyncJob,
+  why: string,
+  event = 'sync-failed',
+): Promise<StepResult> {
   await deps.table.update(
     keys.group(job.groupId),
-    { remove: ['activeSync', 'cutRequest'] },
+    { remove: ['activeSync', 'cutRequest', 'cutRequestScan'] },
+    { expr: 'activeSync.id = :s', values: { ':s': job.id } },
+  );
+  const group = await deps.table.get<Group>(keys.group(job.groupId));
+  if (group?.lastRp?.number === job.rpNumber) return 'progress';
+  const failed = await deps.table.update(
+    keys.sync(job.groupId, job.id),
+    { set: { state: 'failed', error: why }, remove: ['pause', 'driver'] },
     {
-      expr: 'activeSync.id = :s',
-      values: { ':s': job.id },
+      expr: 'NOT #st IN (:c, :f)',
+      names: { '#st': 'state' },
+      values: { ':c': 'committed', ':f': 'failed' },
     },
   );
-  await recordEvent(deps, job.groupId, 'sync-failed', 'error', `sync ${job.id} failed: ${why}`);
+  if (!failed) return 'done';
+  await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
+  await unpauseGroup(deps, job.groupId);
+  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
+  if (group) await closeOpenSync(deps, group, job.id);
   return 'done';
 }
 
-/** The other site is unreachable: pause the group and retry with capped exponential backoff. */
+/** A group paused for a sync that no longer runs goes back to optimal. */
+async function unpauseGroup(deps: Deps, groupId: string): Promise<void> {
+  await deps.table.update(
+    keys.group(groupId),
+    { set: { status: 'optimal' }, remove: ['pausedReason'] },
+    {
+      expr: '#s = :p AND attribute_not_exists(activeSync)',
+      names: { '#s': 'status' },
+      values: { ':p': 'paused' },
+    },
+  );
+}
+
+/**
+ * A site is unreachable: pause the group and retry with capped exponential backoff. The job
+ * keeps its phase, which re-runs on resume. Conditional on the phase read, so a job that moved
+ * on meanwhile (above all a committed one) is never rewritten.
+ */
 export async function pause(deps: Deps, group: Group, job: SyncJob, why: string): Promise<StepResult> {
-  const retries = (job.retries ?? 0) + 1;
+  const retries = (job.pause?.retries ?? 0) + 1;
   const delay = Math.min(MAX_RETRY_DELAY_MS, 500 * 2 ** Math.min(retries, 10));
-  const first = job.state !== 'paused';
-  await deps.table.update(keys.sync(group.id, job.id), {
-    set: { state: 'paused', retries, retryAt: deps.now() + delay, pausedReason: why },
-  });
-  if (first) {
-    await deps.table.update(
-      keys.group(group.id),
-      { set: { status: 'paused', pausedReason: why } },
-      {
-        expr: '#s = :ok',
-        names: { '#s': 'status' },
-        values: { ':ok': 'optimal' },
+  const paused = await deps.table.update(
+    keys.sync(group.id, job.id),
+    { set: { pause: { reason: why, retries, retryAt: deps.now() + delay } } },
+    {
+      expr: '#st = :st AND #st IN (:cut, :col, :cop, :com)',
+      names: { '#st': 'state' },
+      values: {
+        ':st': job.state,
+        ':cut': 'cutting',
+        ':col': 'collecting',
+        ':cop': 'copying',
+        ':com': 'committing',
       },
-    );
-    await recordEvent(deps, group.id, 'link-down', 'error', `sync ${job.id} paused: ${why}`);
-  }
+    },
+  );
+  if (!paused || job.pause) return 'waiting';
+  await deps.table.update(
+    keys.group(group.id),
+    { set: { status: 'paused', pausedReason: why } },
+    {
+      expr: '#s = :ok AND activeSync.id = :id',
+      names: { '#s': 'status' },
+      values: { ':ok': 'optimal', ':id': job.id },
+    },
+  );
+  await recordEvent(deps, group.id, 'link-down', 'error', `sync ${job.id} paused: ${why}`);
   return 'waiting';
+}
+
+/**
+ * Once the retry time has come and both sites answer, the pause is lifted and the paused
+ * phase runs again (every phase is idempotent). Copy tasks are offered again: their messages
+ * may have gone to the DLQ while the link was down.
+ */
+export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
+  if ((job.pause?.retryAt ?? 0) > deps.now()) return 'waiting';
+  await Promise.all([group.primarySite, group.secondarySite].map((s) => deps.copyQueues[s].depth()));
+  if (job.state === 'copying') {
+    const errored = await deps.table.queryPrefix<Pick<CopyTaskItem, 'taskNo' | 'error'>>(
+      taskPartition(job.id),
+      'TASK#',
+      ['taskNo', 'error'],
+    );
+    for (const t of errored.filter((x) => x.error)) {
+      await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error'] });
+    }
+  }
+  const resumed = await deps.table.update(
+    keys.sync(group.id, job.id),
+    { remove: ['pause'], ...(job.state === 'copying' && { set: { tasksEnqueued: 0 } }) },
+    { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
+  );
+  if (!resumed) return 'progress';
+  await deps.table.update(
+    keys.group(group.id),
+    { set: { status: 'optimal' }, remove: ['pausedReason'] },
+    { expr: '#s = :p', names: { '#s': 'status' }, values: { ':p': 'paused' } },
+  );
+  await recordEvent(deps, group.id, 'link-up', 'info', `sites reachable again; sync ${job.id} resumes`);
+  return 'progress';
+}
+
+/** Takes a sync off the group's open list once it has ended (finished or failed). */
+export async function closeOpenSync(deps: Deps, group: Group, syncId: string): Promise<void> {
+  let current: Group | undefined = group;
+  for (let i = 0; i < 3 && current?.openSyncs?.includes(syncId); i++) {
+    const open = current.openSyncs;
+    const done = await deps.table.update(
+      keys.group(group.id),
+      { set: { openSyncs: open.filter((s) => s !== syncId) } },
+      { expr: 'openSyncs = :o', values: { ':o': open } },
+    );
+    if (done) return;
+    current = await deps.table.get<Group>(keys.group(group.id));
+  }
 }

@@ -6,7 +6,7 @@ import type { Group, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { loadGroup, loadPairs } from '../groups';
 import { syncProgress } from '../sync-progress';
-import { inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
+import { failSync, inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
 
 export interface SyncView {
   syncId: string;
@@ -20,6 +20,8 @@ export interface SyncView {
   recoveryPointId: string;
   cutEpoch?: number;
   error?: string;
+  /** Why a paused sync waits (the site it cannot reach). */
+  pausedReason?: string;
 }
 
 /** Starts a sync of the group: one at a time, taken by a conditional write on the group. */
@@ -54,7 +56,14 @@ export async function startSync(
   await deps.table.put(keys.sync(group.id, syncId), job);
   const claimed = await deps.table.update<Group>(
     keys.group(group.id),
-    { set: { activeSync: { id: syncId, initial }, lastSyncStartedAt: isoNow(deps), rpCounter: rpNumber } },
+    {
+      set: {
+        activeSync: { id: syncId, initial },
+        lastSyncStartedAt: isoNow(deps),
+        rpCounter: rpNumber,
+        openSyncs: [...(group.openSyncs ?? []), syncId],
+      },
+    },
     {
       expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
       names: { '#s': 'status' },
@@ -82,7 +91,7 @@ export async function getSync(deps: Deps, groupId: unknown, syncId: unknown): Pr
   if (!job) throw notFound('sync', sid);
   const progress = await syncProgress(deps, sid);
   const state =
-    job.state === 'committed' || job.state === 'failed' || job.state === 'paused' ? job.state : 'running';
+    job.state === 'committed' || job.state === 'failed' ? job.state : job.pause ? 'paused' : 'running';
   return {
     syncId: job.id,
     groupId: job.groupId,
@@ -96,5 +105,27 @@ export async function getSync(deps: Deps, groupId: unknown, syncId: unknown): Pr
     recoveryPointId: job.rpId,
     ...(job.cutEpoch !== undefined && { cutEpoch: job.cutEpoch }),
     ...(job.error && { error: job.error }),
+    ...(job.pause && { pausedReason: job.pause.reason }),
   };
+}
+
+/**
+ * Aborts a running sync: it ends as failed, the group is released and the last RP stays the
+ * one served. The change records stay, so the next sync copies what this one would have.
+ */
+export async function abortSync(deps: Deps, groupId: unknown, syncId: unknown): Promise<SyncView> {
+  const gid = checkId(groupId, 'groupId');
+  const sid = checkId(syncId, 'syncId');
+  const job = await deps.table.get<SyncJob>(keys.sync(gid, sid));
+  if (!job) throw notFound('sync', sid);
+  const ended = () => conflict(`sync ${sid} has already ended (${job.state})`, 'sync-ended');
+  if (job.state === 'committed' || job.state === 'failed') throw ended();
+  // 'progress': the commit won the race (the group already lists this sync's RP).
+  if ((await failSync(deps, job, 'aborted by the user', 'sync-aborted')) === 'progress') {
+    throw conflict(`sync ${sid} has already committed`, 'sync-ended');
+  }
+  const view = await getSync(deps, gid, sid);
+  if (view.error !== 'aborted by the user')
+    throw conflict(`sync ${sid} has already ended (${view.state})`, 'sync-ended');
+  return view;
 }
