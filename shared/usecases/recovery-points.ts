@@ -89,7 +89,7 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
         )) {
           doomed.push({ key: chunkKey(volumeId, index), versionId });
         }
-        doomed.push({ key: oldKey });
+        doomed.push(...(await store.manifestObjects(oldKey)));
         await store.deleteVersions(doomed);
       }
     }
