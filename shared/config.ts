@@ -37,7 +37,18 @@ export interface MirrorConfig {
   retention: number;
   /** How long a batch named by a sealed barrier may stay unstored before the sync scans instead. */
   trackingTimeoutSeconds?: number;
+  /**
+   * Chunks one sync step may handle (change records folded, copy tasks planned, manifest
+   * entries written), so that every step fits a Lambda invocation. Absent: the default.
+   */
+  stepBudgetChunks?: number;
 }
+
+/** One manifest part's worth (about 2.5 MB of manifest text): a step stays well inside a Lambda. */
+export const DEFAULT_STEP_BUDGET_CHUNKS = 65_536;
+
+export const stepBudgetChunks = (config: MirrorConfig) =>
+  Math.max(1, config.stepBudgetChunks ?? DEFAULT_STEP_BUDGET_CHUNKS);
 
 export const CONFIG_ENV = 'VOLMIRROR_CONFIG';
 

@@ -15,8 +15,21 @@ import {
 } from '@aws-sdk/client-s3';
 import { type SiteConfig, sameS3Service } from '../config';
 import { chunkKey, chunkPrefix, indexOfChunkKey } from '../domain/chunks';
-import { formatManifestLine, parseManifestLine } from '../domain/manifest';
+import type { Positioned } from '../domain/cursor';
+import { formatRunLine, parseRunLine, type RunEntry } from '../domain/delta';
+import {
+  formatManifestIndex,
+  formatManifestLine,
+  MANIFEST_START,
+  type ManifestPosition,
+  manifestPartKey,
+  parseManifestIndex,
+  parseManifestLine,
+} from '../domain/manifest';
 import type { ChunkRef } from '../domain/model';
+
+/** Entries per manifest part written in one piece: about 2.5 MB of text. */
+export const MANIFEST_PART_ENTRIES = 65_536;
 
 /** Chunk objects and manifests of one site's versioned bucket. */
 export class ChunkStore {
@@ -129,26 +142,139 @@ export class ChunkStore {
   /** Streams a manifest's entries; an absent key is an empty manifest. */
   async *readManifest(key: string | undefined): AsyncGenerator<ChunkRef> {
     if (!key) return;
-    const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    const lines = createInterface({ input: out.Body as Readable, crlfDelay: Number.POSITIVE_INFINITY });
-    for await (const line of lines) {
-      if (line) yield parseManifestLine(line);
+    for await (const { value } of this.readManifestFrom(key, MANIFEST_START)) yield value;
+  }
+
+  /** Streams a manifest from a saved position, each entry with the position after it. */
+  async *readManifestFrom(
+    key: string,
+    from: ManifestPosition,
+  ): AsyncGenerator<Positioned<ChunkRef, ManifestPosition>> {
+    let parts: number | undefined;
+    if (from.part === 0) {
+      let first = from.offset === 0;
+      for await (const { line, next } of this.readLinesFrom(key, from.offset)) {
+        if (first) {
+          first = false;
+          parts = parseManifestIndex(line);
+          if (parts !== undefined) break;
+        }
+        yield { value: parseManifestLine(line), next: { part: 0, offset: next } };
+      }
+      if (parts === undefined) return;
+    } else {
+      parts = await this.manifestParts(key);
+    }
+    for (let part = Math.max(1, from.part); part <= parts; part++) {
+      const offset = part === from.part ? from.offset : 0;
+      for await (const { line, next } of this.readLinesFrom(manifestPartKey(key, part), offset)) {
+        yield { value: parseManifestLine(line), next: { part, offset: next } };
+      }
     }
   }
 
-  /** Writes a manifest from a sorted stream of entries; returns how many chunks it holds. */
+  /** How many parts a manifest has: 0 for a single-object manifest. */
+  private async manifestParts(key: string): Promise<number> {
+    for await (const { line } of this.readLinesFrom(key, 0)) return parseManifestIndex(line) ?? 0;
+    return 0;
+  }
+
+  /**
+   * Writes a manifest from a sorted stream of entries; returns how many chunks it holds.
+   * Memory holds one part: a manifest longer than that is written as parts under an index.
+   */
   async writeManifest(key: string, entries: AsyncIterable<ChunkRef>): Promise<number> {
-    const parts: string[] = [];
-    for await (const entry of entries) parts.push(formatManifestLine(entry));
+    let part: ChunkRef[] = [];
+    let parts = 0;
+    let total = 0;
+    for await (const entry of entries) {
+      if (part.length === MANIFEST_PART_ENTRIES) {
+        await this.writeManifestPart(key, ++parts, part);
+        part = [];
+      }
+      part.push(entry);
+      total++;
+    }
+    if (parts === 0) {
+      await this.writeManifestPart(key, 0, part);
+    } else {
+      await this.writeManifestPart(key, ++parts, part);
+      await this.writeManifestIndex(key, parts);
+    }
+    return total;
+  }
+
+  /** Writes part `part` of a manifest; part 0 is the whole manifest in one object. */
+  async writeManifestPart(key: string, part: number, entries: readonly ChunkRef[]): Promise<void> {
+    await this.putText(
+      part === 0 ? key : manifestPartKey(key, part),
+      entries.map(formatManifestLine).join(''),
+    );
+  }
+
+  async writeManifestIndex(key: string, parts: number): Promise<void> {
+    await this.putText(key, formatManifestIndex(parts));
+  }
+
+  /** The objects a manifest is stored in (its key and its parts), for deletion. */
+  async manifestObjects(key: string): Promise<{ key: string }[]> {
+    const parts = await this.manifestParts(key);
+    return [{ key }, ...Array.from({ length: parts }, (_, i) => ({ key: manifestPartKey(key, i + 1) }))];
+  }
+
+  /** Stores a run of a sync's collect phase (entries sorted by volume, then chunk). */
+  async writeRun(key: string, entries: readonly RunEntry[]): Promise<void> {
+    await this.putText(key, entries.map(formatRunLine).join(''));
+  }
+
+  /** Streams a run from a byte offset, each entry with the offset after it. */
+  async *readRunFrom(key: string, offset: number): AsyncGenerator<Positioned<RunEntry, number>> {
+    for await (const { line, next } of this.readLinesFrom(key, offset))
+      yield { value: parseRunLine(line), next };
+  }
+
+  private async putText(key: string, text: string): Promise<void> {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: key,
-        Body: Buffer.from(parts.join('')),
+        Body: Buffer.from(text),
         ContentType: 'text/plain',
       }),
     );
-    return parts.length;
+  }
+
+  /** Lines of an object from a byte offset; an offset at the end of the object yields nothing. */
+  private async *readLinesFrom(key: string, offset: number): AsyncGenerator<{ line: string; next: number }> {
+    let body: Readable;
+    try {
+      const out = await this.s3.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: offset > 0 ? `bytes=${offset}-` : undefined,
+        }),
+      );
+      body = out.Body as Readable;
+    } catch (e) {
+      if (
+        (e as Error).name === 'InvalidRange' ||
+        (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416
+      )
+        return;
+      throw e;
+    }
+    try {
+      const lines = createInterface({ input: body, crlfDelay: Number.POSITIVE_INFINITY });
+      let at = offset;
+      for await (const line of lines) {
+        // Lines are ASCII: one byte per character, plus the newline.
+        at += line.length + 1;
+        if (line) yield { line, next: at };
+      }
+    } finally {
+      body.destroy();
+    }
   }
 
   /** Removes every version under a prefix: a deleted volume leaves nothing behind. */

@@ -1,3 +1,4 @@
+import type { Cursor } from './cursor';
 import type { ChangeRecord, ChunkRef } from './model';
 
 interface Latest {
@@ -34,9 +35,85 @@ export class DeltaBuilder {
     return [...chunks.entries()].sort((a, b) => a[0] - b[0]).map(([index, l]) => [index, l.versionId]);
   }
 
+  /** Every volume's latest writes, sorted by (volume, chunk): one stored run. */
+  runEntries(): RunEntry[] {
+    const out: RunEntry[] = [];
+    for (const volumeId of [...this.byVolume.keys()].sort(compareVolumeIds)) {
+      const chunks = this.byVolume.get(volumeId) ?? new Map();
+      for (const [chunk, l] of [...chunks.entries()].sort((a, b) => a[0] - b[0])) {
+        out.push({ volumeId, chunk, epoch: l.epoch, seq: l.seq, versionId: l.versionId });
+      }
+    }
+    return out;
+  }
+
   bytes(volumeId: string): number {
     let total = 0;
     for (const l of this.byVolume.get(volumeId)?.values() ?? []) total += l.bytes;
     return total;
   }
+}
+
+/**
+ * One entry of a run: the latest write of a chunk among the change batches one collect step
+ * read. Runs are stored sorted by (volume, chunk) so that they merge as streams.
+ */
+export interface RunEntry {
+  volumeId: string;
+  chunk: number;
+  epoch: number;
+  seq: number;
+  versionId: string;
+}
+
+export const compareVolumeIds = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function formatRunLine(e: RunEntry): string {
+  return `${e.volumeId} ${e.chunk} ${e.epoch} ${e.seq} ${e.versionId}\n`;
+}
+
+export function parseRunLine(line: string): RunEntry {
+  const fields = line.split(' ');
+  const [volumeId, chunk, epoch, seq] = fields;
+  const versionId = fields.slice(4).join(' ');
+  const nums = [chunk, epoch, seq].map(Number);
+  if (fields.length < 5 || !volumeId || !versionId || nums.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+    throw new Error(`corrupt run line: ${JSON.stringify(line)}`);
+  }
+  return { volumeId, chunk: nums[0], epoch: nums[1], seq: nums[2], versionId };
+}
+
+const newer = (a: RunEntry, b: RunEntry) => a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq);
+
+/**
+ * The delta of one volume from many runs: per chunk the highest (epoch, seq) over all runs,
+ * in chunk order. Entries of volumes ordered before `volumeId` are skipped (they belong to
+ * no planned pair); each run holds a chunk of a volume at most once.
+ */
+export function latestOf(runs: Cursor<RunEntry>[], volumeId: string): Cursor<ChunkRef> {
+  const heads = async (): Promise<(RunEntry | undefined)[]> => {
+    const out: (RunEntry | undefined)[] = [];
+    for (const r of runs) {
+      let e = await r.peek();
+      while (e !== undefined && compareVolumeIds(e.volumeId, volumeId) < 0) {
+        await r.take();
+        e = await r.peek();
+      }
+      out.push(e?.volumeId === volumeId ? e : undefined);
+    }
+    return out;
+  };
+  const pick = async (take: boolean): Promise<ChunkRef | undefined> => {
+    const hs = await heads();
+    let best: RunEntry | undefined;
+    for (const e of hs) {
+      if (e && (!best || e.chunk < best.chunk || (e.chunk === best.chunk && newer(e, best)))) best = e;
+    }
+    if (!best) return undefined;
+    if (take) {
+      for (const [i, e] of hs.entries()) if (e?.chunk === best.chunk) await runs[i].take();
+    }
+    return [best.chunk, best.versionId];
+  };
+  return { peek: () => pick(false), take: () => pick(true) };
 }

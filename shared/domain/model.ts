@@ -104,8 +104,6 @@ export interface Group {
    * so the tick drives a committed sync's clean-up without holding the group with it.
    */
   openSyncs?: string[];
-  /** Bumped (ADD 1) by every pair add and remove: the gateway's renewal is conditional on it. */
-  membersVersion?: number;
   lastSyncStartedAt?: string;
   pausedReason?: string;
   createdAt: string;
@@ -187,6 +185,12 @@ export interface SyncJob {
   scanManifests?: Record<string, string>;
   cutEpoch?: number;
   cutAt?: string;
+  /** The pairs this sync covers, fixed when collect starts, in primary volume id order. */
+  pairIds?: string[];
+  /** Checkpoint of the collect phase, which works a bounded amount per step. */
+  collect?: CollectProgress;
+  /** Checkpoint of the commit phase, which writes manifests a bounded amount per step. */
+  commit?: CommitProgress;
   tasksTotal?: number;
   tasksEnqueued?: number;
   /** Set while a site is unreachable; any phase can pause. */
@@ -200,6 +204,57 @@ export interface SyncJob {
   /** Set once the post-commit work (event, clean-up, expiry) is done. */
   finishedAt?: string;
   error?: string;
+}
+
+/** A resumable read position in a stored manifest (see shared/domain/manifest.ts). */
+export interface ManifestPosition {
+  part: number;
+  offset: number;
+}
+
+export interface CollectProgress {
+  /** Sort key of the last change batch folded into a run. */
+  lastBatch?: string;
+  /** Runs stored so far (at the primary site). */
+  runs: number;
+  /** Present once every change batch is in a run: copy tasks are being planned. */
+  planning?: PlanProgress;
+}
+
+export interface PlanProgress {
+  /** Index into SyncJob.pairIds of the pair being planned. */
+  pair: number;
+  /** Per run, the byte offset of its first entry not yet planned. */
+  runs: number[];
+  /** The pair's base manifest (initial sync) or scan manifest. */
+  source: ManifestPosition;
+  /** The last RP's primary manifest of the pair, diffed against a scan manifest. */
+  previous: ManifestPosition;
+  taskNo: number;
+  chunksTotal: number;
+  bytesTotal: number;
+}
+
+export interface CommitProgress {
+  /** Index into SyncJob.pairIds of the pair whose manifests are being written. */
+  pair: number;
+  /** Which manifest of the pair: the primary site's, then the secondary site's. */
+  site: 'primary' | 'secondary';
+  /** First copy task that may belong to the pair (tasks are planned in pair order). */
+  pairTask: number;
+  /** Next copied chunk to merge: task number and entry within the task. */
+  task: { taskNo: number; entry: number };
+  /** Next entry of the previous RP's manifest to merge. */
+  previous: ManifestPosition;
+  /** Parts of the new manifest written so far. */
+  parts: number;
+  /** Entries of the new manifest written so far. */
+  chunks: number;
+  /** Copied chunks merged so far into the new manifest. */
+  copied: number;
+  /** The finished pairs of the RP. */
+  volumes: RecoveryPointVolume[];
+  bytes: number;
 }
 
 /** A chunk to copy: [chunk index, source versionId]. */

@@ -108,12 +108,12 @@ async function purge(deps: Deps, group: Group, old: RecoveryPoint, next: Recover
         )) {
           doomed.push({ key: chunkKey(volumeId, index), versionId });
         }
+        // The manifest's index goes last: without it, this site's part was done by an earlier purge.
+        doomed.push(...(await store.manifestObjects(oldKey)).reverse());
       } catch (e) {
-        // The manifest goes last: without it, this site's part was done by an earlier purge.
         if ((e as Error).name === 'NoSuchKey') continue;
         throw e;
       }
-      doomed.push({ key: oldKey });
       await store.deleteVersions(doomed);
     }
   }

@@ -1,13 +1,28 @@
+import type { ChunkStore } from '../../aws/chunk-store';
 import { changeRange, groupPartition, keys } from '../../aws/keys';
+import { stepBudgetChunks } from '../../config';
 import type { Deps } from '../../deps';
-import { DeltaBuilder } from '../../domain/delta';
-import { mergeManifests } from '../../domain/manifest';
-import type { ChangeRecord, ChunkRef, Group, SyncJob, Volume } from '../../domain/model';
+import { type Cursor, StreamCursor } from '../../domain/cursor';
+import { compareVolumeIds, DeltaBuilder, latestOf, type RunEntry } from '../../domain/delta';
+import { changedSince, MANIFEST_START, overlay } from '../../domain/manifest';
+import type {
+  ChangeRecord,
+  ChunkRef,
+  CollectProgress,
+  Group,
+  ManifestPosition,
+  Pair,
+  PlanProgress,
+  RecoveryPoint,
+  SyncJob,
+  Volume,
+} from '../../domain/model';
 import { loadPairs } from '../groups';
 import type { CopyTaskItem } from '../sync-progress';
 import { epochsComplete } from './epochs';
 import {
   CHUNKS_PER_TASK,
+  failSync,
   inRecoveryPoint,
   lastRecoveryPoint,
   type StepResult,
@@ -15,69 +30,173 @@ import {
   setJob,
 } from './job';
 
+type Completeness = 'complete' | 'waiting' | 'lost';
+
+/** Reads epochsComplete's answer whether it is still a boolean or already the three-way one. */
+const completeness = (r: boolean | Completeness): Completeness =>
+  typeof r === 'boolean' ? (r ? 'complete' : 'waiting') : r;
+
+const runPrefix = (groupId: string, syncId: string) => `runs/${groupId}/${syncId}/`;
+const runKey = (groupId: string, syncId: string, n: number) =>
+  `${runPrefix(groupId, syncId)}run-${String(n).padStart(6, '0')}.txt`;
+
+/**
+ * The delta phase, a bounded amount per call: first the change batches of (last RP, cut] are
+ * folded, a budget of records at a time, into sorted runs stored at the primary site; then
+ * copy tasks are planned from a streaming merge of the runs, a budget of chunks at a time.
+ * Every call checkpoints on the job where the next one goes on.
+ */
 export async function collect(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
+  if (!job.collect) return begin(deps, group, job);
+  if (!job.collect.planning) return foldBatches(deps, group, job, job.collect);
+  return plan(deps, group, job, job.collect.planning);
+}
+
+async function begin(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
   const cutEpoch = job.cutEpoch ?? 0;
-  const status = await epochsComplete(deps, group, job.fromEpoch, cutEpoch);
-  if (status === 'waiting') return 'waiting';
-  if (status === 'lost' && !job.scan) {
-    await deps.table.update(
-      keys.sync(job.groupId, job.id),
-      { set: { state: 'cutting', scan: true }, remove: ['cutEpoch'] },
-      { expr: '#s = :s', names: { '#s': 'state' }, values: { ':s': job.state } },
-    );
-    return 'progress';
+  if (!job.scanManifests) {
+    const status = completeness(await epochsComplete(deps, group, job.fromEpoch, cutEpoch));
+    if (status === 'waiting') return 'waiting';
+    if (status === 'lost') {
+      // Records of the range are gone for good: a quiesced cut with a scan finds the delta instead.
+      await deps.table.update(
+        keys.sync(group.id, job.id),
+        { set: { state: 'cutting', scan: true }, remove: ['cutEpoch', 'cutAt', 'collect', 'pairIds'] },
+        { expr: '#st = :from', names: { '#st': 'state' }, values: { ':from': 'collecting' } },
+      );
+      return 'progress';
+    }
   }
-  const pairs = await loadPairs(deps, group.id);
-  // A record made under an earlier pairing of the same volume is not part of this pair's delta.
-  const current = new Set(pairs.map((p) => p.id));
+  // The pairs are fixed here: a pair added after the cut waits for the next sync.
+  const pairs = (await loadPairs(deps, group.id))
+    .filter((p) => p.startEpoch <= cutEpoch)
+    .sort((a, b) => compareVolumeIds(a.primaryVolumeId, b.primaryVolumeId));
+  const missing = pairs.find((p) => job.scanManifests && !job.scanManifests[p.primaryVolumeId]);
+  if (missing)
+    return failSync(deps, job, `the scan cut has no manifest for volume ${missing.primaryVolumeId}`);
+  const collect: CollectProgress = { runs: 0, ...(job.scanManifests && { planning: firstPlan(0) }) };
+  await setJob(deps, job, { pairIds: pairs.map((p) => p.id), collect });
+  return 'progress';
+}
+
+const firstPlan = (runs: number): PlanProgress => ({
+  pair: 0,
+  runs: new Array(runs).fill(0),
+  source: MANIFEST_START,
+  previous: MANIFEST_START,
+  taskNo: 0,
+  chunksTotal: 0,
+  bytesTotal: 0,
+});
+
+/** Folds up to a budget of change records into one run: per chunk the latest (epoch, seq). */
+async function foldBatches(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  progress: CollectProgress,
+): Promise<StepResult> {
+  const budget = stepBudgetChunks(deps.config);
+  const planned = new Set(job.pairIds ?? []);
+  const [from, to] = changeRange(job.fromEpoch, job.cutEpoch ?? 0);
   const delta = new DeltaBuilder();
-  const [from, to] = changeRange(job.fromEpoch, cutEpoch);
-  for await (const item of deps.table.query<StoredChangeBatch>(groupPartition(group.id), from, to)) {
-    for (const r of JSON.parse(item.records) as ChangeRecord[]) {
-      if (current.has(r.pairId)) delta.add(item.epoch, r);
+  let records = 0;
+  let lastBatch = progress.lastBatch;
+  let more = false;
+  for await (const item of deps.table.query<StoredChangeBatch>(
+    groupPartition(group.id),
+    progress.lastBatch ?? from,
+    to,
+  )) {
+    const sk = keys.changeBatch(group.id, item.epoch, item.session, item.batch).sk;
+    if (sk === progress.lastBatch) continue;
+    if (records >= budget) {
+      more = true;
+      break;
     }
+    const batch = JSON.parse(item.records) as ChangeRecord[];
+    // A record made under an earlier pairing of the same volume is not part of this pair's delta.
+    for (const r of batch) if (planned.has(r.pairId)) delta.add(item.epoch, r);
+    records += batch.length;
+    lastBatch = sk;
   }
-  const last = await lastRecoveryPoint(deps, group);
+  const entries = delta.runEntries();
+  let runs = progress.runs;
+  // Run n is a function of the checkpoint, so a step re-run after a crash rewrites it unchanged.
+  if (entries.length > 0)
+    await deps.stores[group.primarySite].writeRun(runKey(group.id, job.id, ++runs), entries);
+  const next: CollectProgress = { lastBatch, runs, ...(!more && { planning: firstPlan(runs) }) };
+  await setJob(deps, job, { collect: next });
+  return 'progress';
+}
+
+/** Plans copy tasks for up to a budget of chunks, pair after pair in pairIds order. */
+async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgress): Promise<StepResult> {
+  const budget = stepBudgetChunks(deps.config);
   const source = deps.stores[group.primarySite];
-  let taskNo = 0;
-  let chunksTotal = 0;
-  let bytesTotal = 0;
-  for (const pair of pairs) {
-    const volume = await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId));
-    if (!volume) continue;
-    // Initial sync: every existing chunk (the listing taken at pair add, plus later writes).
-    const chunks: AsyncIterable<ChunkRef> | Iterable<ChunkRef> = inRecoveryPoint(last, pair)
-      ? delta.delta(pair.primaryVolumeId)
-      : mergeManifests(source.readManifest(pair.baseManifestKey), delta.delta(pair.primaryVolumeId));
-    let batch: ChunkRef[] = [];
-    const flush = async () => {
-      const task: CopyTaskItem = {
-        syncId: job.id,
-        groupId: group.id,
-        taskNo,
-        sourceSite: group.primarySite,
-        targetSite: group.secondarySite,
-        sourceVolumeId: pair.primaryVolumeId,
-        targetVolumeId: pair.secondaryVolumeId,
-        chunkSizeBytes: volume.chunkSizeBytes,
-        chunks: batch,
-        chunkCount: batch.length,
-        done: {},
-        doneCount: 0,
-        doneBytes: 0,
-      };
-      // Planning is deterministic, so a re-run after a crash finds the same tasks in place.
-      await deps.table.put(keys.copyTask(job.id, taskNo), task, { expr: 'attribute_not_exists(pk)' });
-      chunksTotal += batch.length;
-      bytesTotal += batch.length * volume.chunkSizeBytes;
-      taskNo++;
-      batch = [];
-    };
-    for await (const ref of chunks) {
-      batch.push(ref);
-      if (batch.length === CHUNKS_PER_TASK) await flush();
+  const pairIds = job.pairIds ?? [];
+  const pairs = new Map((await loadPairs(deps, group.id)).map((p) => [p.id, p]));
+  const last = await lastRecoveryPoint(deps, group);
+  const runs = progress.runs.map(
+    (offset, i) =>
+      new StreamCursor<RunEntry, number>(
+        (at) => source.readRunFrom(runKey(group.id, job.id, i + 1), at),
+        offset,
+      ),
+  );
+  let { pair: p, source: sourceAt, previous: previousAt, taskNo, chunksTotal, bytesTotal } = progress;
+  let planned = 0;
+  try {
+    while (planned < budget && p < pairIds.length) {
+      const pair = pairs.get(pairIds[p]);
+      const volume = pair && (await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId)));
+      let exhausted = true;
+      if (pair && volume) {
+        const inputs = pairDelta(source, job, last, pair, runs, sourceAt, previousAt);
+        try {
+          for (;;) {
+            if (planned >= budget) {
+              exhausted = (await inputs.delta.peek()) === undefined;
+              break;
+            }
+            const chunks: ChunkRef[] = [];
+            for (let ref = await inputs.delta.take(); ref; ) {
+              chunks.push(ref);
+              if (chunks.length === CHUNKS_PER_TASK) break;
+              ref = await inputs.delta.take();
+            }
+            if (chunks.length === 0) break;
+            await putTask(deps, group, job, pair, volume, taskNo++, chunks);
+            planned += chunks.length;
+            chunksTotal += chunks.length;
+            bytesTotal += chunks.length * volume.chunkSizeBytes;
+          }
+          sourceAt = inputs.sourceAt();
+          previousAt = inputs.previousAt();
+        } finally {
+          await inputs.close();
+        }
+      }
+      if (!exhausted) break;
+      p++;
+      sourceAt = MANIFEST_START;
+      previousAt = MANIFEST_START;
     }
-    if (batch.length > 0) await flush();
+  } finally {
+    await Promise.all(runs.map((r) => r.close()));
+  }
+  if (p < pairIds.length) {
+    const next: PlanProgress = {
+      pair: p,
+      runs: runs.map((r) => r.position()),
+      source: sourceAt,
+      previous: previousAt,
+      taskNo,
+      chunksTotal,
+      bytesTotal,
+    };
+    await setJob(deps, job, { collect: { ...(job.collect as CollectProgress), planning: next } });
+    return 'progress';
   }
   await setJob(deps, job, {
     state: 'copying',
@@ -86,5 +205,77 @@ export async function collect(deps: Deps, group: Group, job: SyncJob): Promise<S
     chunksTotal,
     bytesTotal,
   });
+  // The runs were only the input of planning; a crash before this line leaves them behind.
+  await source.deleteEverything(runPrefix(group.id, job.id));
   return 'progress';
+}
+
+/**
+ * One pair's delta as a cursor, from saved positions: with a scan, the chunks the scan holds
+ * at another version than the last RP; otherwise the runs' latest writes, over the base
+ * listing when the pair takes its initial sync.
+ */
+function pairDelta(
+  store: ChunkStore,
+  job: SyncJob,
+  last: RecoveryPoint | undefined,
+  pair: Pair,
+  runs: Cursor<RunEntry>[],
+  sourceAt: ManifestPosition,
+  previousAt: ManifestPosition,
+) {
+  const manifest = (key: string | undefined, at: ManifestPosition) =>
+    new StreamCursor<ChunkRef, ManifestPosition>(
+      (from) => (key ? store.readManifestFrom(key, from) : empty()),
+      at,
+    );
+  const prior = last?.volumes.find((v) => v.pairId === pair.id);
+  const scanKey = job.scanManifests?.[pair.primaryVolumeId];
+  const initial = !inRecoveryPoint(last, pair);
+  const base = manifest(scanKey ?? (initial ? pair.baseManifestKey : undefined), sourceAt);
+  const previous = manifest(scanKey ? prior?.primaryManifestKey : undefined, previousAt);
+  const delta = scanKey
+    ? changedSince(base, previous)
+    : initial
+      ? overlay(base, latestOf(runs, pair.primaryVolumeId))
+      : latestOf(runs, pair.primaryVolumeId);
+  return {
+    delta,
+    sourceAt: () => base.position(),
+    previousAt: () => previous.position(),
+    close: async () => {
+      await base.close();
+      await previous.close();
+    },
+  };
+}
+
+async function* empty<T>(): AsyncGenerator<T> {}
+
+async function putTask(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  pair: Pair,
+  volume: Volume,
+  taskNo: number,
+  chunks: ChunkRef[],
+): Promise<void> {
+  const task: CopyTaskItem = {
+    syncId: job.id,
+    groupId: group.id,
+    taskNo,
+    sourceSite: group.primarySite,
+    targetSite: group.secondarySite,
+    sourceVolumeId: pair.primaryVolumeId,
+    targetVolumeId: pair.secondaryVolumeId,
+    chunkSizeBytes: volume.chunkSizeBytes,
+    chunks,
+    chunkCount: chunks.length,
+    done: {},
+    doneCount: 0,
+    doneBytes: 0,
+  };
+  // Planning is deterministic, so a re-run after a crash finds the same tasks in place.
+  await deps.table.put(keys.copyTask(job.id, taskNo), task, { expr: 'attribute_not_exists(pk)' });
 }

@@ -1,11 +1,16 @@
 import { keys } from '../../aws/keys';
+import { stepBudgetChunks } from '../../config';
 import { type Deps, isoNow } from '../../deps';
-import { mergeManifests } from '../../domain/manifest';
+import { StreamCursor } from '../../domain/cursor';
+import { compareVolumeIds } from '../../domain/delta';
+import { MANIFEST_START, overlay } from '../../domain/manifest';
 import type {
   ChunkRef,
+  CommitProgress,
   Group,
+  ManifestPosition,
+  Pair,
   RecoveryPoint,
-  RecoveryPointVolume,
   SyncJob,
   Volume,
 } from '../../domain/model';
@@ -14,58 +19,199 @@ import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { finishCommit } from './cleanup';
 import { failSync, lastRecoveryPoint, manifestKey, type StepResult, setJob } from './job';
 
+type TaskPosition = CommitProgress['task'];
+
+const START: CommitProgress = {
+  pair: 0,
+  site: 'primary',
+  pairTask: 0,
+  task: { taskNo: 0, entry: 0 },
+  previous: MANIFEST_START,
+  parts: 0,
+  chunks: 0,
+  copied: 0,
+  volumes: [],
+  bytes: 0,
+};
+
+/**
+ * Writes the RP's manifests, a budget of entries per call, then commits the RP. Per pair and
+ * site, the new manifest is a streaming merge of the last RP's manifest with the copied
+ * chunks (the copy tasks, in task order, are in chunk order per pair); a manifest longer
+ * than one call's budget is written as parts under an index.
+ */
 export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
-  const pairs = await loadPairs(deps, group.id);
+  const pairs = new Map((await loadPairs(deps, group.id)).map((p) => [p.id, p]));
+  const pairIds = job.pairIds ?? [];
   const last = await lastRecoveryPoint(deps, group);
-  const copied = new Map<string, ChunkRef[]>();
-  const primaryDelta = new Map<string, ChunkRef[]>();
-  for await (const t of deps.table.query<CopyTaskItem>(taskPartition(job.id), 'TASK#', 'TASK#\uffff')) {
-    const target = copied.get(t.sourceVolumeId) ?? [];
-    const source = primaryDelta.get(t.sourceVolumeId) ?? [];
-    for (const [index, versionId] of t.chunks) {
-      const copiedVersion = t.done?.[`c${index}`];
-      if (!copiedVersion) throw new Error(`task ${t.taskNo} of ${job.id} is missing chunk ${index}`);
-      target.push([index, copiedVersion]);
-      source.push([index, versionId]);
+  const budget = stepBudgetChunks(deps.config);
+  let progress = job.commit ?? START;
+  let written = 0;
+  while (progress.pair < pairIds.length && written < budget) {
+    const pair = pairs.get(pairIds[progress.pair]);
+    const volume = pair && (await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId)));
+    if (!pair || !volume) {
+      // Removed during the sync: not in this RP. Its tasks are skipped by the next pair.
+      progress = { ...progress, pair: progress.pair + 1, site: 'primary', previous: MANIFEST_START };
+      continue;
     }
-    copied.set(t.sourceVolumeId, target);
-    primaryDelta.set(t.sourceVolumeId, source);
+    const slice = await writeSlice(deps, group, job, last, pair, progress, budget - written);
+    written += slice.written;
+    progress = slice.progress;
+    if (slice.done) progress = nextManifest(group, job, pair, volume, progress);
   }
-  const primary = deps.stores[group.primarySite];
-  const secondary = deps.stores[group.secondarySite];
-  const volumes: RecoveryPointVolume[] = [];
-  let bytes = 0;
-  for (const pair of pairs) {
-    const prev = last?.volumes.find((v) => v.pairId === pair.id);
-    const sorted = (refs: ChunkRef[] | undefined) => (refs ?? []).sort((a, b) => a[0] - b[0]);
-    const primaryKey = manifestKey(group.id, job.rpId, pair.primaryVolumeId);
-    const secondaryKey = manifestKey(group.id, job.rpId, pair.secondaryVolumeId);
-    const delta = sorted(primaryDelta.get(pair.primaryVolumeId));
-    // An initial pair's copy list already is its whole manifest.
-    const chunks = await primary.writeManifest(
-      primaryKey,
-      mergeManifests(prev ? primary.readManifest(prev.primaryManifestKey) : [], delta),
-    );
-    await secondary.writeManifest(
-      secondaryKey,
-      mergeManifests(
-        prev ? secondary.readManifest(prev.secondaryManifestKey) : [],
-        sorted(copied.get(pair.primaryVolumeId)),
-      ),
-    );
-    const volume = await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId));
-    const chunkSize = volume?.chunkSizeBytes ?? 0;
-    bytes += delta.length * chunkSize;
-    volumes.push({
+  if (progress.pair < pairIds.length) {
+    await setJob(deps, job, { commit: progress });
+    return 'progress';
+  }
+  return commitRecoveryPoint(deps, group, job, pairs, progress);
+}
+
+/** After a manifest is complete: the pair's secondary manifest, or the next pair. */
+function nextManifest(
+  group: Group,
+  job: SyncJob,
+  pair: Pair,
+  volume: Volume,
+  progress: CommitProgress,
+): CommitProgress {
+  const fresh = { previous: MANIFEST_START, parts: 0, chunks: 0, copied: 0 };
+  if (progress.site === 'primary') {
+    return { ...progress, ...fresh, site: 'secondary', task: { taskNo: progress.pairTask, entry: 0 } };
+  }
+  // Both manifests hold the same chunk indices, so the secondary's counts are the pair's.
+  const scanKey = job.scanManifests?.[pair.primaryVolumeId];
+  const volumes = [
+    ...progress.volumes,
+    {
       pairId: pair.id,
       primaryVolumeId: pair.primaryVolumeId,
       secondaryVolumeId: pair.secondaryVolumeId,
-      primaryManifestKey: primaryKey,
-      secondaryManifestKey: secondaryKey,
-      chunks,
-      bytes: chunks * chunkSize,
-    });
+      primaryManifestKey: scanKey ?? manifestKey(group.id, job.rpId, pair.primaryVolumeId),
+      secondaryManifestKey: manifestKey(group.id, job.rpId, pair.secondaryVolumeId),
+      chunks: progress.chunks,
+      bytes: progress.chunks * volume.chunkSizeBytes,
+    },
+  ];
+  return {
+    ...progress,
+    ...fresh,
+    pair: progress.pair + 1,
+    site: 'primary',
+    pairTask: progress.task.taskNo,
+    task: progress.task,
+    volumes,
+    bytes: progress.bytes + progress.copied * volume.chunkSizeBytes,
+  };
+}
+
+/** Writes up to `room` entries of one manifest from the checkpoint; `done` when it is complete. */
+async function writeSlice(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  last: RecoveryPoint | undefined,
+  pair: Pair,
+  progress: CommitProgress,
+  room: number,
+): Promise<{ progress: CommitProgress; written: number; done: boolean }> {
+  const primary = progress.site === 'primary';
+  // With a scan cut the RP's primary manifest is the scan manifest itself: nothing to write.
+  if (primary && job.scanManifests?.[pair.primaryVolumeId]) return { progress, written: 0, done: true };
+  const store = deps.stores[primary ? group.primarySite : group.secondarySite];
+  const prior = last?.volumes.find((v) => v.pairId === pair.id);
+  const priorKey = primary ? prior?.primaryManifestKey : prior?.secondaryManifestKey;
+  const key = manifestKey(group.id, job.rpId, primary ? pair.primaryVolumeId : pair.secondaryVolumeId);
+  const previous = new StreamCursor<ChunkRef, ManifestPosition>(
+    (from) => (priorKey ? store.readManifestFrom(priorKey, from) : noEntries()),
+    progress.previous,
+  );
+  const copied = new StreamCursor<ChunkRef, TaskPosition>(
+    (from) => copiedChunks(deps, job.id, pair.primaryVolumeId, primary, from),
+    progress.task,
+  );
+  let copiedTaken = 0;
+  const counted = {
+    peek: () => copied.peek(),
+    take: async () => {
+      const ref = await copied.take();
+      if (ref) copiedTaken++;
+      return ref;
+    },
+  };
+  const merged = overlay(previous, counted);
+  const entries: ChunkRef[] = [];
+  let more: boolean;
+  try {
+    while (entries.length < room) {
+      const ref = await merged.take();
+      if (!ref) break;
+      entries.push(ref);
+    }
+    more = (await merged.peek()) !== undefined;
+  } finally {
+    await previous.close();
+    await copied.close();
   }
+  let parts = progress.parts;
+  if (!more && parts === 0) {
+    await store.writeManifestPart(key, 0, entries);
+  } else {
+    // Part n is a function of the checkpoint, so a call re-run after a crash rewrites it unchanged.
+    await store.writeManifestPart(key, ++parts, entries);
+    if (!more) await store.writeManifestIndex(key, parts);
+  }
+  const next: CommitProgress = {
+    ...progress,
+    task: copied.position(),
+    previous: previous.position(),
+    parts,
+    chunks: progress.chunks + entries.length,
+    copied: progress.copied + copiedTaken,
+  };
+  return { progress: next, written: entries.length, done: !more };
+}
+
+async function* noEntries<T>(): AsyncGenerator<T> {}
+
+/**
+ * The copied chunks of one pair from a task position: the source version for the primary
+ * manifest, the copy's version for the secondary one. Tasks of a volume ordered before the
+ * pair's belong to a pair removed during the sync and are skipped.
+ */
+async function* copiedChunks(
+  deps: Deps,
+  syncId: string,
+  volumeId: string,
+  primary: boolean,
+  from: TaskPosition,
+) {
+  for await (const t of deps.table.query<CopyTaskItem>(
+    taskPartition(syncId),
+    keys.copyTask(syncId, from.taskNo).sk,
+    'TASK#\uffff',
+  )) {
+    const order = compareVolumeIds(t.sourceVolumeId, volumeId);
+    if (order < 0) continue;
+    if (order > 0) return;
+    for (let i = t.taskNo === from.taskNo ? from.entry : 0; i < t.chunks.length; i++) {
+      const [index, versionId] = t.chunks[i];
+      const copiedVersion = t.done?.[`c${index}`];
+      if (!copiedVersion) throw new Error(`task ${t.taskNo} of ${syncId} is missing chunk ${index}`);
+      const value: ChunkRef = [index, primary ? versionId : copiedVersion];
+      yield { value, next: { taskNo: t.taskNo, entry: i + 1 } };
+    }
+  }
+}
+
+async function commitRecoveryPoint(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  pairs: Map<string, Pair>,
+  progress: CommitProgress,
+): Promise<StepResult> {
+  const { volumes, bytes } = progress;
   const committedAt = isoNow(deps);
   const rp: RecoveryPoint = {
     id: job.rpId,
@@ -103,8 +249,12 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
       return failSync(deps, job, 'the group changed under the commit (role epoch or sync)');
   }
   await setJob(deps, job, { state: 'committed', committedAt });
-  for (const pair of pairs.filter((p) => p.firstRp === undefined)) {
-    await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
+  // Only the pairs this sync planned are in the RP; a pair added since waits for the next sync.
+  for (const v of volumes) {
+    const pair = pairs.get(v.pairId);
+    if (pair && pair.firstRp === undefined) {
+      await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
+    }
   }
   await finishCommit(deps, group.id, job, rp, bytes);
   return 'done';
