@@ -1,20 +1,28 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy-worker';
+import type { Deps } from '../shared/deps';
+import { parseCopyMessage, runCopyTask, type StopCheck, WorkerStopped } from '../shared/usecases/copy-worker';
 import { lambdaDeps } from './deps';
+import { type FailureSink, partialBatch } from './sqs-batch';
 
-/** Copy queue -> chunk copies into this site's bucket. */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  const deps = lambdaDeps();
-  const failures: { itemIdentifier: string }[] = [];
-  for (const record of event.Records) {
-    try {
-      await runCopyTask(deps, parseCopyMessage(record.body));
-    } catch (e) {
-      console.error(
-        JSON.stringify({ level: 'error', msg: 'copy failed', messageId: record.messageId, error: String(e) }),
-      );
-      failures.push({ itemIdentifier: record.messageId });
-    }
-  }
-  return { batchItemFailures: failures };
+/**
+ * Copy queue -> chunk copies into this site's bucket. `shouldStop` lets the local runtime kill
+ * the worker between chunk copies; the stop ends the invocation like a crash, so the task is
+ * received again and resumes from the chunks already recorded.
+ */
+export function makeCopyHandler(
+  getDeps: () => Deps,
+  opts: { shouldStop?: StopCheck; onFailure?: FailureSink } = {},
+): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  return (event) => {
+    const deps = getDeps();
+    const copy = (body: string) => runCopyTask(deps, parseCopyMessage(body), opts.shouldStop);
+    // One task after another: a task already copies several chunks side by side.
+    return partialBatch(event, 'copy', (record) => copy(record.body), {
+      concurrent: false,
+      fatal: (e) => e instanceof WorkerStopped,
+      onFailure: opts.onFailure,
+    });
+  };
 }
+
+export const handler = makeCopyHandler(lambdaDeps);

@@ -1,25 +1,22 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Deps } from '../shared/deps';
 import { ingestChangeBatch } from '../shared/usecases/ingest';
 import { lambdaDeps } from './deps';
+import { type FailureSink, partialBatch } from './sqs-batch';
 
 /** Change-record queue -> control table. Failed messages are retried alone (partial batch response). */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  const deps = lambdaDeps();
-  const failures: { itemIdentifier: string }[] = [];
-  for (const record of event.Records) {
-    try {
-      await ingestChangeBatch(deps, record.body);
-    } catch (e) {
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          msg: 'ingest failed',
-          messageId: record.messageId,
-          error: String(e),
-        }),
-      );
-      failures.push({ itemIdentifier: record.messageId });
-    }
-  }
-  return { batchItemFailures: failures };
+export function makeIngestHandler(
+  getDeps: () => Deps,
+  opts: { onFailure?: FailureSink } = {},
+): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  return (event) => {
+    const deps = getDeps();
+    // Each batch is stored under its own key, so the records of one event are independent.
+    return partialBatch(event, 'ingest', (record) => ingestChangeBatch(deps, record.body), {
+      concurrent: true,
+      onFailure: opts.onFailure,
+    });
+  };
 }
+
+export const handler = makeIngestHandler(lambdaDeps);

@@ -1,18 +1,42 @@
 import type { Context } from 'aws-lambda';
+import type { Deps } from '../shared/deps';
 import { checkId } from '../shared/domain/ids';
 import { driveSync, type StepResult } from '../shared/usecases/sync/index';
 import { lambdaDeps } from './deps';
 
+export interface SyncEvent {
+  groupId: string;
+  syncId: string;
+}
+
+export type SyncContext = Pick<Context, 'getRemainingTimeInMillis'>;
+
+/** Left of the invocation's time when the driver stops taking steps: one step and the lease release fit in it. */
+const STOP_MARGIN_MS = 10_000;
+
 /**
  * Drives one sync for as long as this invocation may run; the scheduler's next tick picks
- * it up again if it has not committed by then (every step is resumable).
+ * it up again if it has not committed by then (every step is resumable). The remaining time
+ * is asked before every step, so a budget that shrinks (the local runtime stopping) ends the drive.
  */
-export async function handler(
-  event: { groupId: string; syncId: string },
-  context: Pick<Context, 'getRemainingTimeInMillis'>,
-): Promise<{ result: StepResult }> {
-  const groupId = checkId(event.groupId, 'groupId');
-  const syncId = checkId(event.syncId, 'syncId');
-  const deadline = Date.now() + context.getRemainingTimeInMillis() - 10_000;
-  return { result: await driveSync(lambdaDeps(), groupId, syncId, deadline, 1000) };
+export function makeSyncHandler(
+  getDeps: () => Deps,
+  opts: { pollMs?: number } = {},
+): (event: SyncEvent, context: SyncContext) => Promise<{ result: StepResult }> {
+  return async (event, context) => {
+    const groupId = checkId(event.groupId, 'groupId');
+    const syncId = checkId(event.syncId, 'syncId');
+    const deadline = Date.now() + context.getRemainingTimeInMillis() - STOP_MARGIN_MS;
+    const result = await driveSync(
+      getDeps(),
+      groupId,
+      syncId,
+      deadline,
+      opts.pollMs ?? 1000,
+      () => context.getRemainingTimeInMillis() < STOP_MARGIN_MS,
+    );
+    return { result };
+  };
 }
+
+export const handler = makeSyncHandler(lambdaDeps);

@@ -1,25 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const VENV = process.env.VOLMIRROR_EMULATOR_VENV ?? join(ROOT, '.emulator-venv');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/**
+ * Werkzeug's startup line, which names the port the server bound (the real one when asked for
+ * 0); up to the line end, so a line split across two reads is never taken for a shorter port.
+ */
+const LISTENING = /Running on http:\/\/127\.0\.0\.1:(\d+)\r?\n/;
 
-/** One moto server process on a loopback port. */
+/**
+ * One moto server process on a loopback port. moto binds port 0 itself and reports the port
+ * it got, so parallel test files never race for a port picked, closed and handed over.
+ */
 export class Emulator {
   private constructor(
     readonly name: string,
@@ -36,24 +32,27 @@ export class Emulator {
     if (!existsSync(bin)) {
       throw new Error(`AWS emulator not installed at ${VENV}; run: npm run emulator:setup`);
     }
-    const port = await freePort();
-    const proc = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
+    const proc = spawn(bin, ['-H', '127.0.0.1', '-p', '0'], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
     });
     let stderr = '';
+    let port: number | undefined;
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
+      port ??= Number(LISTENING.exec(stderr)?.[1]) || undefined;
     });
-    const emu = new Emulator(name, port, proc);
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < 600 && Date.now() < deadline; i++) {
       if (proc.exitCode !== null) throw new Error(`emulator ${name} exited: ${stderr}`);
-      try {
-        const res = await fetch(`${emu.url}/moto-api/`);
-        if (res.ok) return emu;
-      } catch {
-        // not listening yet
+      if (port !== undefined) {
+        const emu = new Emulator(name, port, proc);
+        try {
+          const res = await fetch(`${emu.url}/moto-api/`);
+          if (res.ok) return emu;
+        } catch {
+          // bound but not answering yet
+        }
       }
       await new Promise((r) => setTimeout(r, 100));
     }

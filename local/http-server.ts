@@ -17,20 +17,28 @@ export class LocalApiServer {
 
   static start(deps: Deps, token: string, port = 0): Promise<LocalApiServer> {
     const server = createServer(async (req, res) => {
-      const send = (status: number, body?: unknown) => {
-        res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+      const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, {
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+          ...headers,
+        });
         res.end(body === undefined ? undefined : JSON.stringify(body));
       };
       try {
-        const url = new URL(req.url ?? '/', 'http://localhost');
-        if (url.pathname !== '/health' && req.headers.authorization !== `Bearer ${token}`) {
+        const path = pathOf(req.url);
+        if (path === undefined) {
+          return send(400, {
+            error: { code: 'bad-path', message: `the request target ${req.url} is not a path` },
+          });
+        }
+        if (path !== '/health' && req.headers.authorization !== `Bearer ${token}`) {
           return send(401, { error: { code: 'unauthorized', message: 'missing or wrong bearer token' } });
         }
         const body = await readBody(req);
         if (body === undefined)
           return send(413, { error: { code: 'too-large', message: 'body over 1 MiB' } });
-        const out = await route(deps, { method: req.method ?? 'GET', path: url.pathname, body });
-        send(out.status, out.body);
+        const out = await route(deps, { method: req.method ?? 'GET', path, body });
+        send(out.status, out.body, out.headers);
       } catch (e) {
         send(500, { error: { code: 'internal', message: String(e) } });
       }
@@ -49,6 +57,15 @@ export class LocalApiServer {
     this.server.closeAllConnections();
     return new Promise((r) => this.server.close(() => r()));
   }
+}
+
+/**
+ * The percent-encoded path of a request target, left encoded for the router to decode per
+ * segment. Taken as sent: `new URL` would read `//volumes` as a host name.
+ */
+function pathOf(target: string | undefined): string | undefined {
+  const path = (target ?? '/').split(/[?#]/)[0];
+  return path.startsWith('/') ? path : undefined;
 }
 
 async function readBody(req: IncomingMessage): Promise<string | undefined> {

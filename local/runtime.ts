@@ -1,10 +1,19 @@
+import { makeCopyHandler } from '../lambdas/copy';
+import { makeIngestHandler } from '../lambdas/ingest';
+import { makeSchedulerHandler } from '../lambdas/scheduler';
+import { makeSyncHandler } from '../lambdas/sync';
 import type { Queue, QueueMessage } from '../shared/aws/queues';
 import type { Deps } from '../shared/deps';
 import { DomainError } from '../shared/domain/errors';
-import { parseCopyMessage, runCopyTask, type StopCheck, WorkerStopped } from '../shared/usecases/copy-worker';
-import { ingestChangeBatch } from '../shared/usecases/ingest';
-import { tick } from '../shared/usecases/scheduler';
-import { driveSync } from '../shared/usecases/sync/index';
+import { type StopCheck, WorkerStopped } from '../shared/usecases/copy-worker';
+import { killableDeps, ProcessKilled } from './killable-deps';
+import { sqsEvent } from './sqs-events';
+
+/** Where an ingest worker can be killed: after receiving a batch, or after handling it but before the delete. */
+export type IngestStopPoint = 'before-handle' | 'before-delete';
+
+/** Asked at each stop point with the batch at hand; returning true stops that worker as a kill would. */
+export type IngestStopCheck = (point: IngestStopPoint, messages: QueueMessage[]) => boolean;
 
 export interface RuntimeOptions {
   /** Copy workers per site. */
@@ -13,26 +22,48 @@ export interface RuntimeOptions {
   syncPollMs?: number;
   /** Checked between chunk copies; returning true stops that worker as a kill would. */
   shouldStopCopy?: StopCheck;
+  /** Checked around each ingest batch; returning true stops that worker as a kill would. */
+  shouldStopIngest?: IngestStopCheck;
   /** Run the scheduler tick (scheduled/continuous syncs and driving running syncs). */
   scheduler?: boolean;
   /** The copy queue's visibility timeout: a worker extends it while it works on a task. */
   copyVisibilitySeconds?: number;
+  /** The time each sync invocation may run, as the sync Lambda's timeout (15 minutes by default). */
+  syncBudgetMs?: number;
 }
 
 const INGEST_POLLERS = 2;
+const SYNC_BUDGET_MS = 15 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Driver {
+  kill(): void;
+  readonly done: Promise<void>;
+}
+
 /**
- * The Lambda triggers, emulated in process: SQS pollers feed the ingest and copy handlers,
- * a timer plays the EventBridge tick, and the syncs it lists are driven to completion.
+ * The Lambda triggers, emulated in process around the deployed handlers: SQS pollers hand
+ * SQS-shaped batches to the ingest and copy handlers and delete what they did not report
+ * failed, a timer plays the EventBridge tick with the scheduler handler, and the syncs it
+ * hands over are driven by the sync handler within a time budget, as asynchronous invocations.
  */
 export class LocalRuntime {
   private running = true;
   private readonly loops: Promise<void>[] = [];
-  private readonly driving = new Set<string>();
-  private readonly drivers = new Set<Promise<unknown>>();
+  private readonly driving = new Map<string, Driver>();
   readonly errors: string[] = [];
   copyWorkersAlive = 0;
+  ingestWorkersAlive = 0;
+  /** Scheduler ticks run so far, so a test can wait for ticks to pass instead of for time. */
+  ticks = 0;
+
+  private readonly ingest = makeIngestHandler(() => this.deps, {
+    onFailure: (_, e) => this.report('ingest', e),
+  });
+  private readonly scheduler = makeSchedulerHandler(() => this.deps, {
+    invokeSync: async (event) => this.drive(event.groupId, event.syncId),
+    onGroupError: (groupId, error) => this.report(`tick ${groupId}`, new Error(error)),
+  });
 
   constructor(
     private readonly deps: Deps,
@@ -41,52 +72,72 @@ export class LocalRuntime {
 
   start(): this {
     for (const site of this.deps.config.sites) {
-      for (let i = 0; i < INGEST_POLLERS; i++) {
-        this.loops.push(
-          this.pollLoop(this.deps.changeQueues[site.name], 10, (m) => ingestChangeBatch(this.deps, m.body)),
-        );
-      }
+      this.startIngestWorkers(site.name);
       this.startCopyWorkers(site.name);
     }
     if (this.opts.scheduler !== false) this.loops.push(this.tickLoop());
     return this;
   }
 
+  /** Starts (again) the ingest workers of a site, e.g. after they were stopped by shouldStopIngest. */
+  startIngestWorkers(site: string, count = INGEST_POLLERS, shouldStop?: IngestStopCheck): void {
+    const stop = shouldStop ?? this.opts.shouldStopIngest;
+    for (let i = 0; i < count; i++) this.loops.push(this.ingestLoop(site, stop));
+  }
+
   /** Starts (again) the copy workers of a site, e.g. after they were stopped by shouldStopCopy. */
   startCopyWorkers(site: string, count = this.opts.copyWorkers ?? 4, shouldStop?: StopCheck): void {
     const stop = shouldStop ?? this.opts.shouldStopCopy;
-    for (let i = 0; i < count; i++) this.loops.push(this.copyLoop(this.deps.copyQueues[site], stop));
+    for (let i = 0; i < count; i++) this.loops.push(this.copyLoop(site, stop));
   }
 
-  /** Receives up to ten messages, handles them side by side, deletes the handled ones in one request. */
-  private async pollLoop(
-    queue: Queue,
-    max: number,
-    handle: (m: QueueMessage) => Promise<unknown>,
-  ): Promise<void> {
-    while (this.running) {
-      try {
-        const messages = await queue.receive(max, 1);
-        const handled = await Promise.all(
-          messages.map((m) =>
-            handle(m).then(
-              () => m.receiptHandle,
-              (e) => {
-                this.report('ingest', e);
-                return undefined;
-              },
-            ),
-          ),
-        );
-        await queue.deleteAll(handled.filter((r): r is string => r !== undefined));
-      } catch (e) {
-        this.report('poll', e);
-        await sleep(250);
+  private eventFor(site: string, queue: Queue, messages: QueueMessage[]) {
+    const region = this.deps.config.sites.find((s) => s.name === site)?.region ?? 'us-east-1';
+    return sqsEvent(queue.url, region, messages);
+  }
+
+  /** Receives up to ten change messages per batch, as the trigger's batch size. */
+  private async ingestLoop(site: string, shouldStop?: IngestStopCheck): Promise<void> {
+    const queue = this.deps.changeQueues[site];
+    this.ingestWorkersAlive++;
+    try {
+      while (this.running) {
+        let messages: QueueMessage[];
+        try {
+          messages = await queue.receive(10, 1);
+        } catch (e) {
+          this.report('poll', e);
+          await sleep(250);
+          continue;
+        }
+        if (messages.length === 0) continue;
+        if (shouldStop?.('before-handle', messages)) return;
+        let failed: Set<string>;
+        try {
+          const out = await this.ingest(this.eventFor(site, queue, messages));
+          failed = new Set(out.batchItemFailures.map((f) => f.itemIdentifier));
+        } catch (e) {
+          // The whole invocation failed: every message comes back after the visibility timeout.
+          this.report('ingest', e);
+          continue;
+        }
+        if (shouldStop?.('before-delete', messages)) return;
+        await queue
+          .deleteAll(messages.filter((m) => !failed.has(m.id)).map((m) => m.receiptHandle))
+          .catch((e) => this.report('poll', e));
       }
+    } finally {
+      this.ingestWorkersAlive--;
     }
   }
 
-  private async copyLoop(queue: Queue, shouldStop?: StopCheck): Promise<void> {
+  /** One copy task per batch, as the trigger's batch size. */
+  private async copyLoop(site: string, shouldStop?: StopCheck): Promise<void> {
+    const queue = this.deps.copyQueues[site];
+    const copy = makeCopyHandler(() => this.deps, {
+      shouldStop,
+      onFailure: (_, e) => this.report('copy', e),
+    });
     this.copyWorkersAlive++;
     try {
       while (this.running) {
@@ -98,26 +149,34 @@ export class LocalRuntime {
           await sleep(250);
           continue;
         }
-        for (const m of messages) {
-          // Keep the task invisible while it runs, so no second worker copies the same chunks.
-          const visibility = this.opts.copyVisibilitySeconds ?? 30;
-          const heartbeat = setInterval(
-            () => void queue.release(m.receiptHandle, visibility).catch(() => undefined),
-            (visibility * 1000) / 3,
-          );
-          try {
-            await runCopyTask(this.deps, parseCopyMessage(m.body), shouldStop);
-            clearInterval(heartbeat);
-            await queue.delete(m.receiptHandle);
-          } catch (e) {
-            clearInterval(heartbeat);
-            if (e instanceof WorkerStopped) return;
-            this.report('copy', e);
-            // Back off before the task is offered again; the sync pauses on link errors.
-            await queue
-              .release(m.receiptHandle, Math.min(30, 2 ** Math.min(m.receiveCount, 5)))
-              .catch(() => undefined);
-          }
+        if (messages.length === 0) continue;
+        // Keep the task invisible while it runs, so no second worker copies the same chunks.
+        const visibility = this.opts.copyVisibilitySeconds ?? 30;
+        const heartbeat = setInterval(
+          () => {
+            for (const m of messages) void queue.release(m.receiptHandle, visibility).catch(() => undefined);
+          },
+          (visibility * 1000) / 3,
+        );
+        let failed: Set<string>;
+        try {
+          const out = await copy(this.eventFor(site, queue, messages));
+          failed = new Set(out.batchItemFailures.map((f) => f.itemIdentifier));
+        } catch (e) {
+          if (e instanceof WorkerStopped) return;
+          this.report('copy', e);
+          continue;
+        } finally {
+          clearInterval(heartbeat);
+        }
+        await queue
+          .deleteAll(messages.filter((m) => !failed.has(m.id)).map((m) => m.receiptHandle))
+          .catch((e) => this.report('copy-poll', e));
+        // Back off before a failed task is offered again; the sync pauses on link errors.
+        for (const m of messages.filter((x) => failed.has(x.id))) {
+          await queue
+            .release(m.receiptHandle, Math.min(30, 2 ** Math.min(m.receiveCount, 5)))
+            .catch(() => undefined);
         }
       }
     } finally {
@@ -128,34 +187,57 @@ export class LocalRuntime {
   private async tickLoop(): Promise<void> {
     while (this.running) {
       try {
-        const result = await tick(this.deps);
-        for (const e of result.errors) this.report(`tick ${e.groupId}`, new Error(e.error));
-        for (const a of result.active) this.drive(a.groupId, a.syncId);
+        await this.scheduler();
       } catch (e) {
         this.report('tick', e);
       }
+      this.ticks++;
       await sleep(this.opts.tickMs ?? 250);
     }
   }
 
-  /** Drives a sync in the background unless it is already being driven. */
+  /**
+   * Invokes the sync handler for a sync in the background (an asynchronous invocation), unless
+   * one is already driving it. Its context's remaining time runs down from the budget and is
+   * zero once the runtime stops, so the drive ends and hands the sync back.
+   */
   drive(groupId: string, syncId: string): void {
     if (this.driving.has(syncId) || !this.running) return;
-    this.driving.add(syncId);
-    const p = driveSync(
-      this.deps,
-      groupId,
-      syncId,
-      Date.now() + 3_600_000,
-      this.opts.syncPollMs ?? 50,
-      () => !this.running,
-    )
-      .catch((e) => this.report('sync', e))
-      .finally(() => {
-        this.driving.delete(syncId);
-        this.drivers.delete(p);
-      });
-    this.drivers.add(p);
+    let killed = false;
+    const handler = makeSyncHandler(() => killableDeps(this.deps, () => killed), {
+      pollMs: this.opts.syncPollMs ?? 50,
+    });
+    const budgetEnd = Date.now() + (this.opts.syncBudgetMs ?? SYNC_BUDGET_MS);
+    const context = {
+      getRemainingTimeInMillis: () => (this.running ? Math.max(0, budgetEnd - Date.now()) : 0),
+    };
+    const driver: Driver = {
+      kill: () => {
+        killed = true;
+      },
+      done: handler({ groupId, syncId }, context)
+        .then(
+          () => undefined,
+          (e) => {
+            if (!(e instanceof ProcessKilled)) this.report('sync', e);
+          },
+        )
+        .finally(() => {
+          if (this.driving.get(syncId) === driver) this.driving.delete(syncId);
+        }),
+    };
+    this.driving.set(syncId, driver);
+  }
+
+  /**
+   * Abandons every sync driver as a crashed Lambda would: no further request, and the driver
+   * lease is left to expire. Resolves with how many were killed once they have all ended.
+   */
+  async killDrivers(): Promise<number> {
+    const drivers = [...this.driving.values()];
+    for (const d of drivers) d.kill();
+    await Promise.all(drivers.map((d) => d.done));
+    return drivers.length;
   }
 
   private report(where: string, e: unknown): void {
@@ -166,6 +248,6 @@ export class LocalRuntime {
 
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all([...this.loops, ...this.drivers]);
+    await Promise.all([...this.loops, ...[...this.driving.values()].map((d) => d.done)]);
   }
 }

@@ -16,15 +16,28 @@ import { listRecoveryPoints } from '../usecases/recovery-points';
 import { abortSync, getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 
+/** A request as the local HTTP server sees it: the path still percent-encoded, as sent. */
 export interface ApiRequest {
   method: string;
   path: string;
   body?: string | null;
 }
 
+/**
+ * A request API Gateway has routed already: the resource's pattern (`/volumes/{volumeId}`) and
+ * the path parameters, which a REST API delivers decoded (its `path` stays percent-encoded).
+ */
+export interface MatchedRequest {
+  method: string;
+  resource: string;
+  params: Record<string, string | undefined> | null;
+  body?: string | null;
+}
+
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 type Params = Record<string, string>;
@@ -76,41 +89,85 @@ const routes: [string, string, Handler][] = [
 
 export const ROUTES = routes.map(([method, pattern]) => ({ method, pattern }));
 
-function match(pattern: string, path: string): Params | undefined {
+/** Decodes every segment up front, so a malformed escape is bad input wherever it is. */
+function segmentsOf(path: string): string[] {
+  return path.split('/').map((segment) => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      throw badInput(`the path segment "${segment}" is not valid percent-encoding`, 'bad-path');
+    }
+  });
+}
+
+/** Path parameters by name; decoded values are validated by the use case, so `..` or `/` never reach a key. */
+function match(pattern: string, got: string[]): Params | undefined {
   const want = pattern.split('/');
-  const got = path.split('/');
   if (want.length !== got.length) return undefined;
   const params: Params = {};
   for (let i = 0; i < want.length; i++) {
-    if (want[i].startsWith('{')) {
-      // Decoded here and validated by the use case, so `..` or `%2F` never reach a key.
-      params[want[i].slice(1, -1)] = decodeURIComponent(got[i]);
-    } else if (want[i] !== got[i]) {
-      return undefined;
-    }
+    if (want[i].startsWith('{')) params[want[i].slice(1, -1)] = got[i];
+    else if (want[i] !== got[i]) return undefined;
   }
   return params;
 }
 
-export async function route(deps: Deps, req: ApiRequest): Promise<ApiResponse> {
-  try {
-    const path = req.path.replace(/\/+$/, '') || '/';
+/**
+ * Routes a request by its percent-encoded path. Unknown paths are 404; a known path asked with
+ * a method it does not serve is 405 with an Allow header naming the methods it does.
+ */
+export function route(deps: Deps, req: ApiRequest): Promise<ApiResponse> {
+  return answer(req.path, async () => {
+    const segments = segmentsOf(req.path.replace(/\/+$/, '') || '/');
+    const candidates = routes.flatMap(([method, pattern, handler]) => {
+      const params = match(pattern, segments);
+      return params ? [{ method, handler, params }] : [];
+    });
+    return dispatch(deps, req, req.path, candidates);
+  });
+}
+
+/** Routes a request API Gateway matched to a resource, with the parameters it decoded. */
+export function routeMatched(deps: Deps, req: MatchedRequest): Promise<ApiResponse> {
+  return answer(req.resource, async () => {
+    const params: Params = {};
+    for (const [name, value] of Object.entries(req.params ?? {}))
+      if (value !== undefined) params[name] = value;
     const candidates = routes
-      .map(([method, pattern, handler]) => ({ method, handler, params: match(pattern, path) }))
-      .filter((r) => r.params);
-    if (candidates.length === 0) throw notFound('route', path);
-    const hit = candidates.find((r) => r.method === req.method);
-    if (!hit?.params) {
-      return errorResponse(
-        new DomainError(400, 'method-not-allowed', `${req.method} is not supported on ${path}`),
-      );
-    }
-    return await hit.handler(deps, hit.params, parseBody(req.body));
+      .filter(([, pattern]) => pattern === req.resource)
+      .map(([method, , handler]) => ({ method, handler, params }));
+    return dispatch(deps, req, req.resource, candidates);
+  });
+}
+
+async function dispatch(
+  deps: Deps,
+  req: { method: string; body?: string | null },
+  path: string,
+  candidates: { method: string; handler: Handler; params: Params }[],
+): Promise<ApiResponse> {
+  if (candidates.length === 0) throw notFound('route', path);
+  const hit = candidates.find((r) => r.method === req.method);
+  if (!hit) {
+    const allow = [...new Set(candidates.map((r) => r.method))].join(', ');
+    return {
+      status: 405,
+      headers: { allow },
+      body: {
+        error: { code: 'method-not-allowed', message: `${req.method} is not served here; allowed: ${allow}` },
+      },
+    };
+  }
+  return hit.handler(deps, hit.params, parseBody(req.body));
+}
+
+/** Domain errors become their 4xx; anything else is logged and answered as a 500 without detail. */
+async function answer(where: string, work: () => Promise<ApiResponse>): Promise<ApiResponse> {
+  try {
+    return await work();
   } catch (e) {
     if (e instanceof DomainError) return errorResponse(e);
-    console.error(
-      JSON.stringify({ level: 'error', msg: 'request failed', path: req.path, error: String(e) }),
-    );
+    console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: where, error: String(e) }));
     return {
       status: 500,
       body: { error: { code: 'internal', message: 'internal error; see the service log' } },

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
+import type { Group } from '../../shared/domain/model';
 import { listEvents } from '../../shared/usecases/events';
 import { getGroup } from '../../shared/usecases/groups';
 import { driveSync, getSync, startSync } from '../../shared/usecases/sync/index';
@@ -114,7 +115,10 @@ describe('faults', () => {
     gw.abandon();
     // A second gateway cannot write while the dead one's lease runs, then takes over.
     await expect(openGateway(harness, g.primaries[0])).rejects.toMatchObject({ code: 'lease-held' });
-    await new Promise((r) => setTimeout(r, 1200));
+    await waitFor("the dead gateway's lease to expire", async () => {
+      const group = await harness.deps.table.get<Group>(keys.group(g.groupId));
+      return (group?.lease?.expiresAt ?? 0) < harness.deps.now();
+    });
     const rp = await syncAndWait(harness, g.groupId);
     const image = await readAll(harness, g.secondaries[0], rp);
     expect(image.equals(log.imageAt(g.primaries[0], 16 * CHUNK, Number.MAX_SAFE_INTEGER))).toBe(true);
@@ -174,7 +178,10 @@ describe('faults', () => {
     const { syncId } = await startSync(harness.deps, g.groupId);
     const deadline = Date.now() + 60_000;
     const first = driveSync(harness.deps, g.groupId, syncId, deadline, 30);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(
+      'the first driver to hold the sync',
+      async () => (await harness.deps.table.get<{ driver?: unknown }>(keys.sync(g.groupId, syncId)))?.driver,
+    );
     const second = await driveSync(harness.deps, g.groupId, syncId, deadline, 30);
     expect(second).toBe('waiting');
     expect(await first).toBe('done');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Emulator } from '../../local/emulator';
+import { getGroup } from '../../shared/usecases/groups';
 import { listRecoveryPoints } from '../../shared/usecases/recovery-points';
 import {
   type Harness,
@@ -60,7 +61,10 @@ describe('sync modes and endpoints', () => {
       return rp && (await readAll(harness, g.secondaries[0], rp.id)).equals(live);
     });
     const settled = (await listRecoveryPoints(harness.deps, g.groupId)).length;
-    await new Promise((r) => setTimeout(r, 1500));
+    // Idle: ten ticks later, no sync was started (the group would be synchronizing) and no RP added.
+    const ticks = harness.runtime?.ticks ?? 0;
+    await waitFor('ten more scheduler ticks', async () => (harness.runtime?.ticks ?? 0) >= ticks + 10);
+    expect((await getGroup(harness.deps, g.groupId)).status).toBe('optimal');
     expect((await listRecoveryPoints(harness.deps, g.groupId)).length).toBe(settled);
     const gw2 = await openGateway(harness, g.primaries[0]);
     await gw2.write(g.primaries[0], 3 * CHUNK, randomBytesOf(CHUNK, 2));
