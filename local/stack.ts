@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MirrorConfig } from '../shared/config';
 import { Emulator } from './emulator';
-import { LinkProxy } from './link-proxy';
+import { type Degradation, LinkProxy } from './link-proxy';
 import { provision } from './provision';
 
 export const DEFAULT_SITES = [
@@ -90,8 +90,14 @@ export class LocalStack {
     for (const p of this.proxyFor(site)) p.cutLink();
   }
 
+  /** Restores the path to a site (both when none is named): no cut, no degradation. */
   heal(site?: string): void {
     for (const p of this.proxyFor(site)) p.heal();
+  }
+
+  /** Fails a fraction of the requests to a site (both sites when none is named) and/or delays them. */
+  degrade(d: Degradation, site?: string): void {
+    for (const p of this.proxyFor(site)) p.degrade(d);
   }
 
   private proxyFor(site?: string): LinkProxy[] {
