@@ -34,13 +34,16 @@ function parse(argv: string[]): {
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   console.log(`soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}`);
+  const began = Date.now();
   const stack = await SoakStack.start(o.topology);
   try {
     const result = await runSoak(stack, o.topology, {
       seed: o.seed,
       steps: o.steps,
       runs: o.runs,
-      log: o.quiet ? undefined : (line) => console.log(line),
+      log: o.quiet
+        ? undefined
+        : (line) => console.log(`[+${((Date.now() - began) / 1000).toFixed(1)}s] ${line}`),
     });
     console.log(formatResult(result));
     process.exitCode = result.ok ? 0 : 1;

@@ -34,7 +34,8 @@ export interface SoakResult {
 export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOptions): Promise<SoakResult> {
   let last: SoakRun | undefined;
   const property = fc.asyncProperty(
-    fc.commands(soakCommands(opts.extra), { maxCommands: opts.steps, size: 'max' }),
+    // Exactly `steps` steps: a run is costly, a short draw would waste it.
+    fc.array(fc.oneof(...soakCommands(opts.extra)), { minLength: opts.steps, maxLength: opts.steps }),
     fc.integer({ min: 1, max: 2 ** 31 - 1 }),
     async (commands, runSeed) => {
       const run = await SoakRun.create(stack, runSeed);
@@ -160,6 +161,7 @@ function summarize(run: SoakRun): string {
   const w = run.oracle.writes;
   const s = run.oracle.syncs;
   return [
+    `${run.oracle.step} steps`,
     `${w.length} writes (${w.filter((x) => x.ackedAt !== undefined).length} acked, ${w.filter((x) => x.failedAt !== undefined).length} refused)`,
     `${s.length} syncs (${s.filter((x) => x.checked).length} RPs checked, ${s.filter((x) => x.failedAt !== undefined).length} failed)`,
   ].join(', ');
