@@ -346,7 +346,7 @@ export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitr
       ),
       weighted(fc.constant(new StartSyncStep()), 5),
       weighted(
-        fc.integer({ min: 200, max: 4000 }).map((ms) => new SettleStep(ms)),
+        fc.integer({ min: 200, max: 3000 }).map((ms) => new SettleStep(ms)),
         4,
       ),
       weighted(
@@ -355,7 +355,7 @@ export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitr
       ),
       weighted(
         site.map((s) => new LinkStep('cut', s)),
-        1,
+        2,
       ),
       weighted(
         site.map((s) => new LinkStep('heal', s)),
@@ -377,14 +377,14 @@ export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitr
         1,
       ),
       weighted(fc.constant(new RestartRuntimeStep()), 1),
-      weighted(fc.constant(new CrashGatewayStep()), 1),
+      weighted(fc.constant(new CrashGatewayStep()), 2),
       weighted(
         fc.constantFrom('normal', 'duplicate', 'hold', 'release').map((mode) => new DeliveryStep(mode)),
         2,
       ),
       weighted(
         volume.map((v) => new PairStep(v)),
-        1,
+        2,
       ),
       weighted(
         fc.boolean().map((s) => new SuspendStep(s)),

@@ -25,6 +25,8 @@ function write(o: Oracle, volumeId: string, offset: number, bytes: number[], ack
     offset,
     data: o.distinctData(volumeId, offset, Uint8Array.from(bytes)),
     issuedAt: o.tick(),
+    session: 'gw-1',
+    step: 1,
   };
   o.writes.push(w);
   if (acked) w.ackedAt = o.tick();

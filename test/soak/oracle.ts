@@ -17,6 +17,9 @@ export interface WriteRecord {
   /** A refused write may still have stored some of its chunks: its bytes are "maybe". */
   failedAt?: number;
   error?: string;
+  /** The gateway session the write was handed to, and the step that issued it. */
+  session: string;
+  step: number;
 }
 
 export interface SyncRecord {
@@ -48,7 +51,8 @@ export interface Violation {
     | 'two-writers'
     | 'sync-stuck'
     | 'sync-failed-without-reason'
-    | 'rp-unreadable';
+    | 'rp-unreadable'
+    | 'write-stuck';
   step: number;
   detail: string;
 }

@@ -46,6 +46,10 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
         await finish(run, opts.endBoundMs ?? 120_000);
       } finally {
         await release(run);
+        run.log(`run ${runSeed}: ${summarize(run)}`);
+        for (const v of run.oracle.violations)
+          run.log(`  violation at step ${v.step} [${v.kind}]: ${v.detail}`);
+        for (const n of run.notes) run.log(`  note: ${n}`);
       }
       if (run.oracle.violations.length > 0) throw new Error('invariant violated after the last step');
     },
@@ -86,8 +90,11 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
   if (!run.gateway) await run.reopenGateway(m);
   if (!(await run.settleWrites(30_000))) {
     const stuck = m.writes.filter((w) => w.ackedAt === undefined && w.failedAt === undefined);
-    run.notes.push(
-      `finish: ${stuck.length} write(s) still in flight 30 s after every fault was healed (first: #${stuck[0]?.id} issued@${stuck[0]?.issuedAt})`,
+    const w = stuck[0];
+    const current = w.session === run.gateway?.session ? 'the current gateway' : 'a gateway since replaced';
+    m.violation(
+      'write-stuck',
+      `${stuck.length} write(s) neither acknowledged nor refused 30 s after every fault was healed; first #${w.id} to ${w.volumeId}[${w.offset}+${w.data.length}] issued@${w.issuedAt} at step ${w.step} to ${current} (${w.session})`,
     );
   }
 

@@ -168,7 +168,15 @@ export class SoakRun {
   /** Hands a write to the gateway and records its issue, acknowledgement or refusal. */
   issue(gw: Gateway, volumeId: string, offset: number, data: Uint8Array): void {
     const m = this.oracle;
-    const w: WriteRecord = { id: m.writes.length, volumeId, offset, data, issuedAt: m.tick() };
+    const w: WriteRecord = {
+      id: m.writes.length,
+      volumeId,
+      offset,
+      data,
+      issuedAt: m.tick(),
+      session: gw.session,
+      step: m.step,
+    };
     m.writes.push(w);
     const acks = this.ackedBy.get(gw) ?? [];
     this.ackedBy.set(gw, acks);
