@@ -1,4 +1,21 @@
+import {
+  Agent,
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  request,
+  type ServerResponse,
+} from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** A slow or failing path to a site: a fraction of HTTP requests get an error, all may be delayed. */
+export interface Degradation {
+  /** Fraction (0..1) of requests answered with `status` instead of being forwarded. */
+  errorRate: number;
+  status: 503 | 500;
+  /** Added before each request is answered or forwarded. */
+  delayMs: number;
+}
 
 /**
  * A TCP proxy on loopback in front of one site's emulator. Cutting it resets every open
@@ -9,11 +26,18 @@ export class LinkProxy {
   private cut = false;
   private stalled = false;
   private readonly releasers = new Set<() => void>();
+  private degradation: Degradation | undefined;
+  /** Parses the requests of connections accepted while degraded; never listens itself. */
+  private readonly front: HttpServer;
+  private readonly upstreamAgent = new Agent({ keepAlive: true });
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
-  ) {}
+    private readonly targetPort: number,
+  ) {
+    this.front = createHttpServer((req, res) => void this.forwardDegraded(req, res));
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -21,6 +45,10 @@ export class LinkProxy {
 
   get isCut(): boolean {
     return this.cut;
+  }
+
+  get degraded(): Degradation | undefined {
+    return this.degradation;
   }
 
   static start(targetPort: number): Promise<LinkProxy> {
@@ -32,6 +60,12 @@ export class LinkProxy {
           return;
         }
         const p = proxy;
+        if (p.degradation) {
+          p.sockets.add(client);
+          client.on('close', () => p.sockets.delete(client));
+          p.front.emit('connection', client);
+          return;
+        }
         const upstream = connect(targetPort, '127.0.0.1');
         for (const s of [client, upstream]) {
           p.sockets.add(s);
@@ -71,7 +105,7 @@ export class LinkProxy {
       server.listen(0, '127.0.0.1', () => {
         const addr = server.address();
         if (typeof addr !== 'object' || !addr) return reject(new Error('proxy did not bind'));
-        proxy = new LinkProxy(server, addr.port);
+        proxy = new LinkProxy(server, addr.port, targetPort);
         resolve(proxy);
       });
     });
@@ -83,8 +117,52 @@ export class LinkProxy {
     this.sockets.clear();
   }
 
+  /**
+   * From now on answers a fraction of requests with an error and/or delays them. Open
+   * connections are reset, as a flaky link would, so that every later request goes through
+   * the request-level path (a plain TCP pipe cannot see request boundaries).
+   */
+  degrade(d: Degradation): void {
+    if (!(d.errorRate >= 0 && d.errorRate <= 1)) throw new Error('error rate must be between 0 and 1');
+    if (!(d.delayMs >= 0)) throw new Error('delay must be zero or more milliseconds');
+    this.degradation = { ...d };
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+  }
+
+  /** Restores the link: no cut, no degradation. */
   heal(): void {
     this.cut = false;
+    this.degradation = undefined;
+  }
+
+  private async forwardDegraded(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const d = this.degradation;
+    if (d && d.delayMs > 0) await new Promise((r) => setTimeout(r, d.delayMs));
+    if (d && Math.random() < d.errorRate) {
+      req.resume();
+      const e = errorBody(req, d.status);
+      res.writeHead(d.status, { 'content-type': e.type, 'content-length': Buffer.byteLength(e.body) });
+      res.end(e.body);
+      return;
+    }
+    const up = request(
+      {
+        host: '127.0.0.1',
+        port: this.targetPort,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent: this.upstreamAgent,
+      },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
   }
 
   /**
@@ -102,7 +180,33 @@ export class LinkProxy {
   }
 
   stop(): Promise<void> {
+    this.upstreamAgent.destroy();
     for (const s of this.sockets) s.destroy();
     return new Promise((r) => this.server.close(() => r()));
   }
+}
+
+/** The error each protocol's client parses: S3 answers XML, SQS's JSON protocol answers JSON. */
+function errorBody(req: IncomingMessage, status: 503 | 500): { type: string; body: string } {
+  const json = String(req.headers['content-type'] ?? '').includes('amz-json');
+  if (status === 503) {
+    return json
+      ? {
+          type: 'application/x-amz-json-1.0',
+          body: JSON.stringify({ __type: 'com.amazonaws.sqs#RequestThrottled', message: 'Rate exceeded' }),
+        }
+      : {
+          type: 'application/xml',
+          body: '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+        };
+  }
+  return json
+    ? {
+        type: 'application/x-amz-json-1.0',
+        body: JSON.stringify({ __type: 'com.amazonaws.sqs#InternalError', message: 'Internal error' }),
+      }
+    : {
+        type: 'application/xml',
+        body: '<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>',
+      };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MirrorConfig } from '../shared/config';
 import { Emulator } from './emulator';
-import { LinkProxy } from './link-proxy';
+import { type Degradation, LinkProxy } from './link-proxy';
 import { provision } from './provision';
 
 export const DEFAULT_SITES = [
@@ -90,6 +90,7 @@ export class LocalStack {
     for (const p of this.proxyFor(site)) p.cutLink();
   }
 
+  /** Restores the path to a site (both when none is named): no cut, no degradation. */
   heal(site?: string): void {
     for (const p of this.proxyFor(site)) p.heal();
   }
@@ -101,6 +102,11 @@ export class LocalStack {
 
   release(site?: string): void {
     for (const p of this.proxyFor(site)) p.release();
+  }
+
+  /** Fails a fraction of the requests to a site (both sites when none is named) and/or delays them. */
+  degrade(d: Degradation, site?: string): void {
+    for (const p of this.proxyFor(site)) p.degrade(d);
   }
 
   private proxyFor(site?: string): LinkProxy[] {

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { buildClients, type Clients } from '../shared/aws/clients';
 import { buildDeps } from '../shared/deps';
 import { LocalApiServer } from './http-server';
+import type { Degradation } from './link-proxy';
 import {
   isAlive,
   type LocalConfig,
@@ -188,10 +189,13 @@ export async function runUp(opts: UpOptions = {}): Promise<RunningStack> {
     api = await LocalApiServer.start(deps, token);
     const s = stack;
     admin = await startAdmin(token, {
-      link: (action, site) => {
+      link: (action, site, degradation) => {
         if (action === 'cut') s.cut(site);
+        else if (action === 'degrade' && degradation) s.degrade(degradation, site);
         else s.heal(site);
-        return Object.fromEntries(Object.entries(s.proxies).map(([n, p]) => [n, p.isCut ? 'cut' : 'up']));
+        return Object.fromEntries(
+          Object.entries(s.proxies).map(([n, p]) => [n, p.isCut ? 'cut' : p.degraded ? 'degraded' : 'up']),
+        );
       },
       shutdown: () => void stop('shutdown requested'),
     });
@@ -264,7 +268,11 @@ async function withTimeout(work: Promise<unknown>, ms: number, onTimeout: () => 
 }
 
 interface AdminActions {
-  link(action: 'cut' | 'heal', site: string | undefined): Record<string, 'cut' | 'up'>;
+  link(
+    action: 'cut' | 'heal' | 'degrade',
+    site: string | undefined,
+    degradation?: Degradation,
+  ): Record<string, 'cut' | 'degraded' | 'up'>;
   shutdown(): void;
 }
 
@@ -297,15 +305,26 @@ function startAdmin(token: string, actions: AdminActions): Promise<Server> {
         const body = await readJson(req, res);
         if (!body) return;
         const { action, site } = body as { action?: unknown; site?: unknown };
-        if (action !== 'cut' && action !== 'heal') {
-          return error(400, 'bad-action', 'action must be "cut" or "heal"');
+        if (action !== 'cut' && action !== 'heal' && action !== 'degrade') {
+          return error(400, 'bad-action', 'action must be "cut", "heal" or "degrade"');
         }
         if (site !== undefined && typeof site !== 'string') {
           return error(400, 'bad-site', 'site must be a site name');
         }
+        let degradation: Degradation | undefined;
+        if (action === 'degrade') {
+          const parsed = parseDegradation(body as Record<string, unknown>);
+          if (typeof parsed === 'string') return error(400, 'bad-degradation', parsed);
+          degradation = parsed;
+        }
         try {
-          const links = actions.link(action, site);
-          return send(200, { action, sites: site ? [site] : Object.keys(links), links });
+          const links = actions.link(action, site, degradation);
+          return send(200, {
+            action,
+            sites: site ? [site] : Object.keys(links),
+            links,
+            ...(degradation && { degradation }),
+          });
         } catch (e) {
           const message = (e as Error).message;
           return error(message.startsWith('unknown site') ? 400 : 409, 'link-fault-refused', message);
@@ -320,6 +339,19 @@ function startAdmin(token: string, actions: AdminActions): Promise<Server> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
+}
+
+/** The degrade request's fields, defaulted, or why they are refused. */
+function parseDegradation(body: Record<string, unknown>): Degradation | string {
+  const { errorRate, status = 503, delayMs = 0 } = body;
+  if (typeof errorRate !== 'number' || !(errorRate >= 0 && errorRate <= 1)) {
+    return 'errorRate must be a number from 0 to 1';
+  }
+  if (status !== 503 && status !== 500) return 'status must be 503 or 500';
+  if (typeof delayMs !== 'number' || !Number.isInteger(delayMs) || delayMs < 0 || delayMs > 60_000) {
+    return 'delayMs must be an integer from 0 to 60000';
+  }
+  return { errorRate, status, delayMs };
 }
 
 async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {

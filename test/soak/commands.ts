@@ -1,0 +1,396 @@
+import fc from 'fast-check';
+import { Gateway } from '../../shared/gateway/gateway';
+import { resumeGroup, suspendGroup } from '../../shared/usecases/groups';
+import { addPair, removePair } from '../../shared/usecases/pairs';
+import { startSync } from '../../shared/usecases/sync/index';
+import type { Oracle } from './oracle';
+import { CHUNK, COPY_WORKERS, prng, type SoakRun, VOLUME_SIZES, withTimeout } from './system';
+
+/** One step of a soak run. `run` must return in bounded time whatever the faults. */
+export type SoakCommand = fc.AsyncCommand<Oracle, SoakRun>;
+
+const SITES = ['east', 'west'] as const;
+
+/**
+ * A step: its action, then the checks every step is followed by. Other helpers' faults (sync
+ * abort, PUTs stalled past the lease) extend this class and are passed to soakCommands.
+ */
+export abstract class Step implements SoakCommand {
+  check(): boolean {
+    return true;
+  }
+
+  async run(m: Oracle, r: SoakRun): Promise<void> {
+    m.step += 1;
+    r.log(`step ${m.step}: ${this.toString()}`);
+    await this.act(m, r);
+    await r.observeSyncs();
+    if (m.violations.length > 0) throw new Error(`invariant violated at step ${m.step} (${this.toString()})`);
+  }
+
+  protected abstract act(m: Oracle, r: SoakRun): Promise<void>;
+  abstract toString(): string;
+}
+
+export type WriteKind = 'random' | 'hot' | 'partial' | 'zero' | 'large';
+
+/** The offset and length of a write of a kind, drawn from `rand`. */
+export function shapeOf(
+  kind: WriteKind,
+  size: number,
+  rand: () => number,
+): { offset: number; length: number } {
+  const int = (n: number) => Math.floor(rand() * n);
+  switch (kind) {
+    case 'zero':
+      return { offset: int(size), length: 0 };
+    case 'hot': {
+      const length = 1 + int(4096);
+      return { offset: int(2 * CHUNK - length), length };
+    }
+    case 'partial': {
+      const chunk = int(size / CHUNK);
+      const length = 1 + int(CHUNK - 1);
+      return { offset: chunk * CHUNK + int(CHUNK - length), length };
+    }
+    case 'large': {
+      const length = Math.min(size, (2 + int(4)) * CHUNK + int(CHUNK));
+      return { offset: int(size - length + 1), length };
+    }
+    default: {
+      const length = 1 + int(2 * CHUNK);
+      return { offset: int(size - length + 1), length };
+    }
+  }
+}
+
+/**
+ * Issues `count` writes without waiting for them. A write that shares bytes with one still in
+ * flight waits for it first, so writes in flight together never overlap and the oracle can
+ * read from the bytes whether each is in an image.
+ */
+export class WriteStep extends Step {
+  constructor(
+    readonly volume: number,
+    readonly kind: WriteKind,
+    readonly count: number,
+    readonly seed: number,
+  ) {
+    super();
+  }
+
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const v = r.volumes[this.volume];
+    const rand = prng(this.seed);
+    for (let i = 0; i < this.count; i++) {
+      const gw = r.gateway;
+      if (!gw) return;
+      const { offset, length } = shapeOf(this.kind, v.sizeBytes, rand);
+      const span = { volumeId: v.primaryId, offset, length };
+      const before = m.inflightOverlapping(span);
+      if (before.length > 0) {
+        const settled = await withTimeout(Promise.all(before.map((w) => r.settledOf(w.id))), 10_000);
+        if (settled === 'timeout') {
+          r.notes.push(`step ${m.step}: a write stayed in flight over 10 s; overlapping write skipped`);
+          continue;
+        }
+      }
+      const fill = new Uint8Array(length);
+      for (let j = 0; j < length; j++) fill[j] = Math.floor(rand() * 256);
+      r.issue(gw, v.primaryId, offset, m.distinctData(v.primaryId, offset, fill));
+    }
+  }
+
+  toString(): string {
+    return `write(v${this.volume}, ${this.kind}, x${this.count}, seed ${this.seed})`;
+  }
+}
+
+/** A second gateway for a member volume while one holds the lease: it must be refused. */
+export class SecondGatewayStep extends Step {
+  constructor(readonly volume: number) {
+    super();
+  }
+
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const openedAt = m.tick();
+    const second = await withTimeout(
+      Gateway.open(r.gatewayDeps, r.volumes[this.volume].primaryId, { renewEveryMs: 100 }).catch(
+        () => undefined,
+      ),
+      15_000,
+    );
+    if (!second || second === 'timeout') return;
+    // Accepted: only right when the first gateway can no longer be acknowledging writes.
+    r.secondWriterSince(openedAt, second);
+  }
+
+  toString(): string {
+    return `secondGateway(v${this.volume})`;
+  }
+}
+
+export class StartSyncStep extends Step {
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const startedAt = m.tick();
+    const started = await withTimeout(
+      startSync(r.deps, r.groupId).catch(() => undefined),
+      15_000,
+    );
+    if (!started || started === 'timeout') return;
+    r.recordSync(started.syncId, started.recoveryPointId, startedAt);
+    r.stack.runtime.drive(r.groupId, started.syncId);
+  }
+
+  toString(): string {
+    return 'startSync';
+  }
+}
+
+export class LinkStep extends Step {
+  constructor(
+    readonly action: 'cut' | 'heal',
+    readonly site: (typeof SITES)[number],
+  ) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    if (this.action === 'cut') r.stack.h.stack.cut(this.site);
+    else r.stack.h.stack.heal(this.site);
+  }
+
+  toString(): string {
+    return `link(${this.action}, ${this.site})`;
+  }
+}
+
+export class DegradeStep extends Step {
+  constructor(
+    readonly site: (typeof SITES)[number],
+    readonly errorRate: number,
+    readonly status: 503 | 500,
+    readonly delayMs: number,
+  ) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    r.stack.h.stack.degrade(
+      { errorRate: this.errorRate, status: this.status, delayMs: this.delayMs },
+      this.site,
+    );
+  }
+
+  toString(): string {
+    return `degrade(${this.site}, ${this.errorRate}, ${this.status}, ${this.delayMs}ms)`;
+  }
+}
+
+/** Stops copy workers between two chunk copies, as a killed Lambda would, then starts new ones. */
+export class KillCopyWorkersStep extends Step {
+  constructor(readonly forMs: number) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const s = r.stack;
+    s.killCopy = true;
+    await new Promise((res) => setTimeout(res, this.forMs));
+    s.killCopy = false;
+    const missing = 2 * COPY_WORKERS - s.runtime.copyWorkersAlive;
+    if (missing > 0) for (const site of SITES) s.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+  }
+
+  toString(): string {
+    return `killCopyWorkers(${this.forMs}ms)`;
+  }
+}
+
+/** Stops the whole runtime (pollers, copy workers, sync drivers) and starts a new one. */
+export class RestartRuntimeStep extends Step {
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const s = r.stack;
+    if ((await withTimeout(s.runtime.stop(), 30_000)) === 'timeout')
+      r.notes.push(`step ${m.step}: the runtime took over 30 s to stop`);
+    s.newRuntime();
+  }
+
+  toString(): string {
+    return 'restartRuntime';
+  }
+}
+
+/** The gateway dies without sealing its epoch; a new one takes over once the lease allows. */
+export class CrashGatewayStep extends Step {
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    r.gateway?.abandon();
+    r.gateway = undefined;
+    await r.reopenGateway(m);
+  }
+
+  toString(): string {
+    return 'crashGateway';
+  }
+}
+
+export class DeliveryStep extends Step {
+  constructor(readonly mode: 'normal' | 'duplicate' | 'hold' | 'release') {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    if (this.mode === 'release') await withTimeout(r.delivery.release(), 15_000);
+    else r.delivery.mode = this.mode;
+  }
+
+  toString(): string {
+    return `delivery(${this.mode})`;
+  }
+}
+
+/** Removes the pair of a volume, or adds it back (a new secondary, synced whole). */
+export class PairStep extends Step {
+  constructor(readonly volume: number) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const v = r.volumes[this.volume];
+    if (v.member) {
+      r.membershipChanged(v);
+      v.member = false;
+      const removed = await withTimeout(
+        removePair(r.deps, r.groupId, v.primaryId).then(
+          () => true,
+          () => false,
+        ),
+        15_000,
+      );
+      v.member = removed !== true;
+      return;
+    }
+    const added = await withTimeout(
+      addPair(r.deps, r.groupId, { primaryVolumeId: v.primaryId }).catch(() => undefined),
+      15_000,
+    );
+    if (added && added !== 'timeout') {
+      r.membershipChanged(v);
+      v.secondaryId = added.secondaryVolumeId;
+      v.member = true;
+    }
+  }
+
+  toString(): string {
+    return `togglePair(v${this.volume})`;
+  }
+}
+
+export class SuspendStep extends Step {
+  constructor(readonly suspend: boolean) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const change = this.suspend ? suspendGroup : resumeGroup;
+    await withTimeout(
+      change(r.deps, r.groupId).catch(() => undefined),
+      15_000,
+    );
+  }
+
+  toString(): string {
+    return this.suspend ? 'suspend' : 'resume';
+  }
+}
+
+/** Lets time pass: until the running sync ends, or `ms`. */
+export class SettleStep extends Step {
+  constructor(readonly ms: number) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const deadline = Date.now() + this.ms;
+    while (
+      Date.now() < deadline &&
+      r.oracle.syncs.some((s) => s.committedAt === undefined && s.failedAt === undefined)
+    ) {
+      await new Promise((res) => setTimeout(res, 100));
+      await r.observeSyncs();
+    }
+  }
+
+  toString(): string {
+    return `settle(${this.ms}ms)`;
+  }
+}
+
+/** The steps of a soak run and how often each is drawn; `extra` adds other helpers' faults. */
+export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitrary<SoakCommand>[] {
+  const volume = fc.integer({ min: 0, max: VOLUME_SIZES.length - 1 });
+  const site = fc.constantFrom(...SITES);
+  const weighted = (arbitrary: fc.Arbitrary<SoakCommand>, weight: number) => ({ arbitrary, weight });
+  return [
+    fc.oneof(
+      weighted(
+        fc
+          .tuple(
+            volume,
+            fc.constantFrom<WriteKind>('random', 'hot', 'partial', 'zero', 'large'),
+            fc.integer({ min: 1, max: 4 }),
+            fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+          )
+          .map(([v, k, n, s]) => new WriteStep(v, k, n, s)),
+        12,
+      ),
+      weighted(fc.constant(new StartSyncStep()), 5),
+      weighted(
+        fc.integer({ min: 200, max: 3000 }).map((ms) => new SettleStep(ms)),
+        4,
+      ),
+      weighted(
+        volume.map((v) => new SecondGatewayStep(v)),
+        1,
+      ),
+      weighted(
+        site.map((s) => new LinkStep('cut', s)),
+        2,
+      ),
+      weighted(
+        site.map((s) => new LinkStep('heal', s)),
+        2,
+      ),
+      weighted(
+        fc
+          .tuple(
+            site,
+            fc.constantFrom(0, 0.1, 0.3),
+            fc.constantFrom<503 | 500>(503, 500),
+            fc.constantFrom(0, 20, 100),
+          )
+          .map(([s, rate, status, delay]) => new DegradeStep(s, rate, status, delay)),
+        1,
+      ),
+      weighted(
+        fc.integer({ min: 50, max: 500 }).map((ms) => new KillCopyWorkersStep(ms)),
+        1,
+      ),
+      weighted(fc.constant(new RestartRuntimeStep()), 1),
+      weighted(fc.constant(new CrashGatewayStep()), 2),
+      weighted(
+        fc.constantFrom('normal', 'duplicate', 'hold', 'release').map((mode) => new DeliveryStep(mode)),
+        2,
+      ),
+      weighted(
+        volume.map((v) => new PairStep(v)),
+        2,
+      ),
+      weighted(
+        fc.boolean().map((s) => new SuspendStep(s)),
+        1,
+      ),
+      ...extra.map((a) => weighted(a, 1)),
+    ),
+  ];
+}

@@ -1,0 +1,327 @@
+import { LocalRuntime } from '../../local/runtime';
+import type { Topology } from '../../local/stack';
+import type { Deps } from '../../shared/deps';
+import { Gateway } from '../../shared/gateway/gateway';
+import { createGroup } from '../../shared/usecases/groups';
+import { addPair } from '../../shared/usecases/pairs';
+import { getSync } from '../../shared/usecases/sync/index';
+import { createVolume } from '../../shared/usecases/volumes';
+import { type Harness, startHarness } from '../support/harness';
+import { readAll } from '../support/workload';
+import { DeliveryFaults } from './delivery-faults';
+import { Oracle, type SyncRecord, type WriteRecord } from './oracle';
+
+export const KiB = 1024;
+export const CHUNK = 64 * KiB;
+/** Small volumes of different sizes: whole images are read and compared at every RP. */
+export const VOLUME_SIZES = [16 * CHUNK, 8 * CHUNK, 12 * CHUNK];
+export const COPY_WORKERS = 3;
+
+const CHUNK_KEY = /^volumes\/([^/]+)\/chunks\/(\d+)$/;
+
+export const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
+  Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref())]);
+
+/** A seeded xorshift generator: the runtime choices of a step (bytes, shuffles) follow its seed. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * One emulated stack for many runs (each run makes a fresh group), a local runtime whose
+ * copy workers can be stopped, and a counter of chunk copies at the secondary site.
+ */
+export class SoakStack {
+  runtime: LocalRuntime;
+  killCopy = false;
+  current?: SoakRun;
+
+  private constructor(readonly h: Harness) {
+    this.runtime = this.newRuntime();
+    this.countCopies();
+  }
+
+  static async start(topology: Topology): Promise<SoakStack> {
+    return new SoakStack(await startHarness({ topology, leaseSeconds: 3, copyVisibilitySeconds: 2 }));
+  }
+
+  newRuntime(): LocalRuntime {
+    const runtime = new LocalRuntime(this.h.deps, {
+      copyWorkers: COPY_WORKERS,
+      tickMs: 100,
+      syncPollMs: 30,
+      copyVisibilitySeconds: 2,
+      shouldStopCopy: () => this.killCopy,
+    }).start();
+    this.h.runtime = runtime;
+    return runtime;
+  }
+
+  /** Every chunk PUT or CopyObject that reached the secondary site, credited to the running sync. */
+  private countCopies(): void {
+    const site = this.h.deps.config.sites[1].name;
+    const stack = this.h.clients.sites[site].s3.middlewareStack as unknown as {
+      add(mw: unknown, opts: { step: string; name: string }): void;
+    };
+    stack.add(
+      (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+        async (args: { input?: { Key?: string } }) => {
+          const out = await next(args);
+          const cmd = context.commandName;
+          const m = CHUNK_KEY.exec(args.input?.Key ?? '');
+          if (m && (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand'))
+            this.current?.copied(m[1], m[2]);
+          return out;
+        },
+      { step: 'initialize', name: 'soakCopyCounter' },
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.h.stack.heal();
+    await withTimeout(this.h.stop(), 60_000);
+  }
+}
+
+export interface SoakVolume {
+  primaryId: string;
+  secondaryId?: string;
+  sizeBytes: number;
+  member: boolean;
+  /** Whether the pair, as it is now, is in the last committed RP (else its next sync is initial for it). */
+  inLastRp: boolean;
+}
+
+/** The system under test for one run: a fresh group, its gateway and the faults applied to it. */
+export class SoakRun {
+  readonly oracle = new Oracle();
+  readonly delivery: DeliveryFaults;
+  readonly gatewayDeps: Deps;
+  gateway?: Gateway;
+  readonly notes: string[] = [];
+  log: (line: string) => void = () => undefined;
+  private lastCommitted?: SyncRecord;
+
+  private constructor(
+    readonly stack: SoakStack,
+    readonly groupId: string,
+    readonly volumes: SoakVolume[],
+    readonly random: () => number,
+  ) {
+    this.delivery = new DeliveryFaults(random);
+    const deps = stack.h.deps;
+    this.gatewayDeps = {
+      ...deps,
+      changeQueues: Object.fromEntries(
+        Object.entries(deps.changeQueues).map(([site, q]) => [site, this.delivery.wrap(q)]),
+      ),
+    };
+  }
+
+  static async create(stack: SoakStack, seed: number): Promise<SoakRun> {
+    const deps = stack.h.deps;
+    const [primary, secondary] = deps.config.sites.map((s) => s.name);
+    const group = await createGroup(deps, {
+      name: `soak-${seed}`,
+      primarySite: primary,
+      secondarySite: secondary,
+      sync: { mode: 'manual' },
+    });
+    const volumes: SoakVolume[] = [];
+    for (const [i, sizeBytes] of VOLUME_SIZES.entries()) {
+      const v = await createVolume(deps, {
+        name: `soak-${seed}-${i}`,
+        site: primary,
+        sizeBytes,
+        chunkSizeBytes: CHUNK,
+      });
+      const pair = await addPair(deps, group.id, { primaryVolumeId: v.id });
+      volumes.push({
+        primaryId: v.id,
+        secondaryId: pair.secondaryVolumeId,
+        sizeBytes,
+        member: true,
+        inLastRp: false,
+      });
+    }
+    const run = new SoakRun(stack, group.id, volumes, prng(seed));
+    stack.current = run;
+    run.gateway = await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 });
+    return run;
+  }
+
+  get deps(): Deps {
+    return this.stack.h.deps;
+  }
+
+  private readonly settled = new Map<number, Promise<void>>();
+  /** Writes acknowledged by a gateway, with when the oracle saw them, to judge a second writer. */
+  private readonly ackedBy = new Map<Gateway, number[]>();
+  private secondWriters: { since: number; first: Gateway }[] = [];
+
+  /** Hands a write to the gateway and records its issue, acknowledgement or refusal. */
+  issue(gw: Gateway, volumeId: string, offset: number, data: Uint8Array): void {
+    const m = this.oracle;
+    const w: WriteRecord = {
+      id: m.writes.length,
+      volumeId,
+      offset,
+      data,
+      issuedAt: m.tick(),
+      session: gw.session,
+      step: m.step,
+    };
+    m.writes.push(w);
+    const acks = this.ackedBy.get(gw) ?? [];
+    this.ackedBy.set(gw, acks);
+    this.settled.set(
+      w.id,
+      gw.write(volumeId, offset, data).then(
+        () => {
+          w.ackedAt = m.tick();
+          acks.push(w.issuedAt);
+          this.checkSingleWriter(gw, w);
+        },
+        (e: Error) => {
+          w.failedAt = m.tick();
+          w.error = e.message;
+        },
+      ),
+    );
+  }
+
+  settledOf(id: number): Promise<void> {
+    return this.settled.get(id) ?? Promise.resolve();
+  }
+
+  async settleWrites(ms: number): Promise<boolean> {
+    return (await withTimeout(Promise.all(this.settled.values()), ms)) !== 'timeout';
+  }
+
+  /**
+   * A second gateway was let in for the group: from then on the first one must not
+   * acknowledge a write it was handed after that moment. The second becomes the writer.
+   */
+  secondWriterSince(since: number, second: Gateway): void {
+    const first = this.gateway;
+    if (first) {
+      this.secondWriters.push({ since, first });
+      first.abandon();
+    }
+    this.notes.push(`step ${this.oracle.step}: a second gateway was accepted while the first was alive`);
+    this.gateway = second;
+  }
+
+  private checkSingleWriter(gw: Gateway, w: WriteRecord): void {
+    for (const s of this.secondWriters) {
+      if (s.first === gw && w.issuedAt > s.since)
+        this.oracle.violation(
+          'two-writers',
+          `write #${w.id} was acknowledged by the first gateway after a second one was opened for the group`,
+        );
+    }
+  }
+
+  /** Opens a gateway again, retrying while the dead one's lease has not expired yet. */
+  async reopenGateway(m: Oracle): Promise<void> {
+    const deadline = Date.now() + 4 * this.deps.config.leaseSeconds * 1000;
+    const primary = this.volumes.find((v) => v.member) ?? this.volumes[0];
+    while (Date.now() < deadline) {
+      const gw = await withTimeout(
+        Gateway.open(this.gatewayDeps, primary.primaryId, { renewEveryMs: 100 }).catch(() => undefined),
+        10_000,
+      );
+      if (gw && gw !== 'timeout') {
+        this.gateway = gw;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    this.notes.push(`step ${m.step}: no gateway could be opened again within 4 leases`);
+  }
+
+  /** A chunk landed at the secondary: credit it to the sync that is running. */
+  copied(secondaryId: string, index: string): void {
+    const v = this.volumes.find((x) => x.secondaryId === secondaryId);
+    if (!v) return;
+    const sync = this.oracle.syncs.find((s) => s.committedAt === undefined && s.failedAt === undefined);
+    const key = `${v.primaryId}/${Number(index)}`;
+    if (!sync) {
+      this.notes.push(`step ${this.oracle.step}: chunk ${key} copied while no sync ran`);
+      return;
+    }
+    sync.copied.set(key, (sync.copied.get(key) ?? 0) + 1);
+  }
+
+  /** Records a started sync, with the pairs it must hold and which of them start whole. */
+  recordSync(syncId: string, recoveryPointId: string, startedAt: number): SyncRecord {
+    const members = this.volumes.filter((v) => v.member && v.secondaryId);
+    const sync: SyncRecord = {
+      syncId,
+      recoveryPointId,
+      startedAt,
+      pairs: new Map(members.map((v) => [v.primaryId, v.secondaryId ?? ''])),
+      initialFor: new Set(members.filter((v) => !v.inLastRp).map((v) => v.primaryId)),
+      previousStart: this.lastCommitted?.startedAt,
+      checked: false,
+      copied: new Map(),
+    };
+    this.oracle.syncs.push(sync);
+    return sync;
+  }
+
+  /** A pair changed: no running sync is judged on it, and its next sync copies it whole. */
+  membershipChanged(v: SoakVolume): void {
+    v.inLastRp = false;
+    for (const s of this.oracle.syncs) if (s.committedAt === undefined) s.pairs.delete(v.primaryId);
+  }
+
+  /** Looks at every unfinished sync; checks the RPs of those that committed (when readable). */
+  async observeSyncs(): Promise<void> {
+    for (const s of this.oracle.syncs) {
+      if (s.committedAt === undefined && s.failedAt === undefined) {
+        const view = await getSync(this.deps, this.groupId, s.syncId).catch(() => undefined);
+        if (view?.state === 'committed') {
+          s.committedAt = this.oracle.tick();
+          for (const v of this.volumes) if (s.pairs.has(v.primaryId)) v.inLastRp = true;
+          this.lastCommitted = s;
+        } else if (view?.state === 'failed') {
+          s.failedAt = this.oracle.tick();
+          s.error = view.error;
+          if (!view.error)
+            this.oracle.violation('sync-failed-without-reason', `sync ${s.syncId} failed with no reason`);
+        }
+      }
+      if (s.committedAt !== undefined && !s.checked) await this.checkRecoveryPoint(s, false);
+    }
+  }
+
+  /** Reads every pair's secondary at the RP; a read that fails is retried later, unless `final`. */
+  async checkRecoveryPoint(s: SyncRecord, final: boolean): Promise<void> {
+    const images = new Map<string, Uint8Array>();
+    for (const [primaryId, secondaryId] of s.pairs) {
+      const read = await withTimeout(readAll(this.stack.h, secondaryId, s.recoveryPointId), 20_000).catch(
+        (e: Error) => e,
+      );
+      if (read instanceof Error || read === 'timeout') {
+        if (final)
+          this.oracle.violation(
+            'rp-unreadable',
+            `sync ${s.syncId}: secondary ${secondaryId} of ${primaryId} at ${s.recoveryPointId}: ${read instanceof Error ? read.message : read}`,
+          );
+        else return;
+        continue;
+      }
+      images.set(primaryId, read);
+    }
+    s.checked = true;
+    this.oracle.checkRecoveryPoint(s, images);
+    this.oracle.checkCopies(s, () => CHUNK);
+  }
+}
