@@ -13,7 +13,8 @@ import {
 
 const CHUNK = 64 * 1024;
 
-describe('LocalStack with DynamoDB Local behind one endpoint', () => {
+// Runs under vitest.localstack.config.ts, which provides the endpoint; the default config skips it.
+describe.skipIf(!inject('localstackEndpoint'))('LocalStack with DynamoDB Local behind one endpoint', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness();
