@@ -15,9 +15,11 @@ const DEMO_SECONDS = '15';
 
 let running: ChildProcess | undefined;
 let host: HostLocalStack | undefined;
+let interrupted = false;
 
 function run(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
   return new Promise<{ code: number; ms: number }>((resolve, reject) => {
+    if (interrupted) return resolve({ code: 130, ms: 0 });
     const t0 = Date.now();
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: 'inherit' });
     running = child;
@@ -52,6 +54,7 @@ async function main(): Promise<number> {
     env,
     TESTS_TIMEOUT_MS,
   );
+  if (interrupted) return 130;
   const demo = await run(
     'the demo',
     bin('tsx'),
@@ -66,15 +69,11 @@ async function main(): Promise<number> {
   return tests.code === 0 && demo.code === 0 ? 0 : 1;
 }
 
-async function shutdown(): Promise<void> {
-  running?.kill('SIGTERM');
-  await host?.stop();
-  host = undefined;
-}
-
+// An interrupt stops the step under way and starts no other; main() then stops the servers.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    void shutdown().finally(() => process.exit(130));
+    interrupted = true;
+    running?.kill('SIGTERM');
   });
 }
 
@@ -84,6 +83,6 @@ main()
     return 1;
   })
   .then(async (code) => {
-    await shutdown();
-    process.exit(code);
+    await host?.stop();
+    process.exit(interrupted ? 130 : code);
   });
