@@ -2,7 +2,7 @@
  * The main job, end to end on the embedded stack: two volumes of different sizes in one
  * consistency group, a random + hot-spot workload while scheduled syncs run, a checksum
  * check of both volumes at every recovery point at both sites, and a summary.
- *   npm run demo [-- --seconds 40 --interval 4]
+ *   npm run demo [-- --seconds 40 --interval 4 --endpoint http://127.0.0.1:4566]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,11 @@ import type { SyncView } from '../shared/usecases/sync/index';
 import type { VolumeView } from '../shared/usecases/volumes';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '40' }, interval: { type: 'string', default: '4' } },
+  options: {
+    seconds: { type: 'string', default: '40' },
+    interval: { type: 'string', default: '4' },
+    endpoint: { type: 'string' },
+  },
 });
 const SECONDS = Number(values.seconds);
 const INTERVAL = Number(values.interval);
@@ -33,8 +37,12 @@ const VOLUMES = [
 const log = (msg: string) => console.log(`${new Date().toISOString().slice(11, 19)}  ${msg}`);
 
 async function main(): Promise<number> {
-  log('starting the embedded stack: an emulator per site (east, west) and one for the control table');
-  const stack = await LocalStack.start({ leaseSeconds: 5 });
+  log(
+    values.endpoint
+      ? `using the endpoint ${values.endpoint} for both sites (east, west) and the control table`
+      : 'starting the embedded stack: an emulator per site (east, west) and one for the control table',
+  );
+  const stack = await LocalStack.start({ leaseSeconds: 5, endpoint: values.endpoint });
   const clients = buildClients(stack.config);
   const counter = new RequestCounter().attach(clients);
   const deps = buildDeps(stack.config, clients);

@@ -16,8 +16,9 @@ export interface Clients {
   destroy(): void;
 }
 
-// Emulators accept any key; real AWS uses the default provider chain.
-const EMULATOR_CREDENTIALS = { accessKeyId: 'volmirror-local', secretAccessKey: 'volmirror-local' };
+// Emulators accept any key but DynamoDB Local, which takes letters and digits only; real AWS uses the
+// default provider chain.
+const EMULATOR_CREDENTIALS = { accessKeyId: 'volmirrorlocal', secretAccessKey: 'volmirrorlocal' };
 
 function endpointOptions(endpoint: string | undefined) {
   if (!endpoint) return {};
