@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // The package.json "bin" entry: the CLI built to JavaScript by scripts/build-cli.mjs
 // (`npm run build`; `npm ci` and `npm pack` run it).
+import module from 'node:module';
+
+// Node 22.1+ keeps the bundle's compiled code on disk between runs (in the OS temp dir):
+// about a third less start-up CPU. Node 20 has no such cache.
+module.enableCompileCache?.();
 
 // The project supports Node 20 (see engines); the SDK's multi-line notice about a future
 // Node 22 requirement would otherwise land on stderr, where scripts expect one-line reasons.
