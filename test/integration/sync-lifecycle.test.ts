@@ -37,13 +37,17 @@ async function ended(h: Harness, groupId: string, syncId: string, timeoutMs = 30
 
 /** A failed sync: group released and optimal, an error event naming the sync, no copy task left. */
 async function expectFailedCleanly(h: Harness, groupId: string, syncId: string, eventKind = 'sync-failed') {
+  // The job is marked failed first; the event follows the clean-up.
+  const events = await waitFor(`the ${eventKind} event`, async () => {
+    const all = await listEvents(h.deps, groupId);
+    return (
+      all.some((e) => e.kind === eventKind && e.severity === 'error' && e.message.includes(syncId)) && all
+    );
+  });
+  expect(events.length).toBeGreaterThan(0);
   const group = await h.deps.table.get<Group>(keys.group(groupId));
   expect(group?.activeSync).toBeUndefined();
   expect(group?.status).toBe('optimal');
-  const events = await listEvents(h.deps, groupId);
-  expect(
-    events.some((e) => e.kind === eventKind && e.severity === 'error' && e.message.includes(syncId)),
-  ).toBe(true);
   expect(await loadTaskSummaries(h.deps, syncId)).toHaveLength(0);
 }
 

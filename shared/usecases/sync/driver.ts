@@ -27,7 +27,9 @@ export async function advanceSync(deps: Deps, groupId: string, syncId: string): 
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group || !job) return 'done';
   if (job.state === 'committed' && !job.finishedAt) return retryFinish(deps, group, job);
-  if (job.state === 'committed' || job.state === 'failed') {
+  // A failed job is failed again: that finishes a failSync killed midway, then closes the job.
+  if (job.state === 'failed') return failSync(deps, job, job.error ?? 'failed');
+  if (job.state === 'committed') {
     await closeOpenSync(deps, group, job.id);
     return 'done';
   }

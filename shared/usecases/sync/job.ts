@@ -76,10 +76,14 @@ export async function failSync(
       values: { ':c': 'committed', ':f': 'failed' },
     },
   );
-  if (!failed) return 'done';
+  if (!failed) {
+    // Failed already: finish what a process killed midway through this left undone.
+    const now = await deps.table.get<SyncJob>(keys.sync(job.groupId, job.id));
+    if (now?.state !== 'failed') return 'done';
+  }
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
-  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
+  if (failed) await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
   if (group) await closeOpenSync(deps, group, job.id);
   return 'done';
 }
