@@ -10,6 +10,7 @@ import {
   startHarness,
   startRuntime,
   syncAndWait,
+  waitFor,
 } from '../support/harness';
 import { readAll, WriteLog } from '../support/workload';
 
@@ -38,7 +39,12 @@ describe.each<Topology>(['per-site', 'shared'])('write-order consistency (%s emu
     const committedAt: number[] = [];
     try {
       for (let i = 0; i < SYNCS; i++) {
-        await new Promise((r) => setTimeout(r, 150));
+        // Let writes go on between two cuts, so every cut falls in the middle of the I/O.
+        const acked = log.writes.filter((w) => w.acked).length;
+        await waitFor(
+          'writes between two cuts',
+          async () => log.writes.filter((w) => w.acked).length >= acked + 8,
+        );
         await syncAndWait(h, g.groupId);
         committedAt.push(Date.now());
       }

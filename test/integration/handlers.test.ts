@@ -65,7 +65,12 @@ describe('Lambda handlers with real-shaped events', () => {
       '{"groupId": "grp-0000000000aa", "epoch": "one"}',
       JSON.stringify(changeBatch(groupId, 2)),
     ]);
-    expect(event.Records[1].attributes.ApproximateReceiveCount).toBe('1');
+    expect(event.Records[1]).toMatchObject({
+      messageId: 'msg-1',
+      eventSource: 'aws:sqs',
+      eventSourceARN: expect.stringMatching(/^arn:aws:sqs:us-east-1:\d{12}:volmirror-[0-9a-f]+-east-copy$/),
+      attributes: { ApproximateReceiveCount: '1' },
+    });
     expect(await ingest(event)).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-1' }] });
     expect(failures).toEqual(['msg-1']);
     for (const batch of [1, 2]) {

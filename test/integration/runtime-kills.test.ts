@@ -64,7 +64,8 @@ describe('local runtime kill hooks', () => {
       'an ingest worker killed after handling, before the delete',
       async () => received.length > 0,
     );
-    expect(await backlog()).toBe(2 * CHUNK);
+    // Stored, yet still on the queue: it will be delivered again.
+    expect(await backlog()).toBeGreaterThan(0);
     expect(await queue.depth()).toBeGreaterThan(0);
 
     killAt = undefined;
