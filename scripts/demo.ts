@@ -61,11 +61,13 @@ async function main(): Promise<number> {
   };
   let failures = 0;
   try {
+    // Manual until both pairs are in: a scheduled sync that starts between the two pair adds
+    // (a slow endpoint makes that likely) refuses the second one.
     const group = await call<GroupView>('POST', '/groups', {
       name: 'orders',
       primarySite: 'east',
       secondarySite: 'west',
-      sync: { mode: 'scheduled', intervalSeconds: INTERVAL },
+      sync: { mode: 'manual' },
       thresholds: { recoveryPointAgeAlertSeconds: INTERVAL * 5 },
     });
     const pairs: { primary: string; secondary: string; sizeBytes: number; name: string }[] = [];
@@ -87,6 +89,9 @@ async function main(): Promise<number> {
         `pair ${v.name}: ${vol.id} (east, ${formatBytes(v.sizeBytes)}) -> ${pair.secondaryVolumeId} (west)`,
       );
     }
+    await call<GroupView>('PATCH', `/groups/${group.id}`, {
+      sync: { mode: 'scheduled', intervalSeconds: INTERVAL },
+    });
     log(`group ${group.id}: scheduled sync every ${INTERVAL}s`);
 
     const gw = await Gateway.open(deps, pairs[0].primary);
