@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDbRouter } from './dynamodb-router';
-import { freePort, ROOT } from './emulator';
+import { ROOT } from './emulator';
 
 const VENV = process.env.VOLMIRROR_LOCALSTACK_VENV ?? join(ROOT, '.localstack-venv');
 const DYNAMODB_LOCAL = process.env.VOLMIRROR_DYNAMODB_LOCAL ?? join(ROOT, '.dynamodb-local');
@@ -95,6 +96,19 @@ async function onFreePort(name: string, start: (port: number) => Promise<ServerP
       console.error(`${name}: port ${port} was taken, trying another`);
     }
   }
+}
+
+/** A port the kernel had free a moment ago (for servers that cannot bind 0 and report it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
