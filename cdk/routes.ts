@@ -65,6 +65,7 @@ export const ROUTES: Route[] = [
   { method: 'DELETE', path: '/groups/{groupId}/pairs/{primaryVolumeId}' },
   { method: 'POST', path: '/groups/{groupId}/sync' },
   { method: 'GET', path: '/groups/{groupId}/syncs/{syncId}' },
+  { method: 'POST', path: '/groups/{groupId}/syncs/{syncId}/abort' },
   { method: 'POST', path: '/groups/{groupId}/suspend' },
   { method: 'POST', path: '/groups/{groupId}/resume' },
   {
