@@ -56,6 +56,7 @@ export class Gateway {
   private fenced?: string;
   /** close() was called: new writes are refused. */
   private closed = false;
+  private closing?: Promise<void>;
   /** The lease was given back: nothing is renewed any more. */
   private released = false;
   private renewing?: Promise<void>;
@@ -513,9 +514,13 @@ export class Gateway {
   }
 
   /** Refuses new writes, seals the open epoch and releases the lease; the next writer starts cleanly. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
     this.closed = true;
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     // Renewals go on meanwhile, so draining slow writes does not cost the lease.
     await this.allInflight();
     await this.cutting;

@@ -24,7 +24,8 @@ import {
 import { readAll, WriteLog } from '../support/workload';
 
 const CHUNK = 64 * 1024;
-const LEASE_SECONDS = 2;
+// Long enough that renewals keep up on a loaded machine, short enough for takeovers in a test.
+const LEASE_SECONDS = 4;
 
 const portOf = (url: string | undefined) => Number(new URL(url ?? '').port);
 
