@@ -338,4 +338,41 @@ export class ChunkStore {
       throw e;
     }
   }
+
+  /**
+   * A scan manifest written under a lease: the listing (latest version of every chunk of the
+   * volume) and the manifest PUT are all aborted when `signal` fires. Returns the chunk count.
+   */
+  async writeScanManifestFenced(key: string, volumeId: string, signal: AbortSignal): Promise<number> {
+    const parts: string[] = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const out = await this.s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: this.bucket,
+          Prefix: chunkPrefix(volumeId),
+          KeyMarker: keyMarker,
+          VersionIdMarker: versionMarker,
+        }),
+        { abortSignal: signal },
+      );
+      for (const v of out.Versions ?? []) {
+        if (v.IsLatest && v.Key && v.VersionId)
+          parts.push(formatManifestLine([indexOfChunkKey(v.Key), v.VersionId]));
+      }
+      keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
+      versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: Buffer.from(parts.join('')),
+        ContentType: 'text/plain',
+      }),
+      { abortSignal: signal },
+    );
+    return parts.length;
+  }
 }

@@ -74,6 +74,16 @@ export class ChangePublisher {
     return tally;
   }
 
+  /** Sends under the writer's lease: refused at once (never sent) when the lease has ended. */
+  private sendFenced(body: string): Promise<void> {
+    try {
+      const signal = this.fence();
+      return signal.aborted ? Promise.reject(signal.reason) : this.queue.send(body, signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   flush(epoch: number): void {
     const p = this.pending.get(epoch);
     if (!p || p.records.length === 0) return;
@@ -88,11 +98,7 @@ export class ChangePublisher {
       batch: tally.batches++,
       records: p.records,
     };
-    const signal = this.fence();
-    const sending = signal.aborted
-      ? Promise.reject(signal.reason)
-      : this.queue.send(JSON.stringify(batch), signal);
-    const send = sending.then(
+    const send = this.sendFenced(JSON.stringify(batch)).then(
       () => {
         this.sentMessages++;
         for (const w of p.waiters) w.resolve();

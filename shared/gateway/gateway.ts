@@ -49,10 +49,14 @@ export class Gateway {
   private pairIds = new Map<string, string>();
   private publisher?: ChangePublisher;
   private validUntil = 0;
+  /** Aborts every S3/SQS request in flight when validUntil passes or the lease is lost. */
+  private leaseAbort = new AbortController();
+  private leaseTimer?: NodeJS.Timeout;
   private timer?: NodeJS.Timeout;
   private fenced?: string;
   /** close() was called: new writes are refused. */
   private closed = false;
+  private closing?: Promise<void>;
   /** The lease was given back: nothing is renewed any more. */
   private released = false;
   private renewing?: Promise<void>;
@@ -136,7 +140,7 @@ export class Gateway {
       if (!ok)
         throw conflict(`volume ${this.scope.volume.id} is being written by another gateway`, 'lease-held');
       this.volumes.set(this.scope.volume.id, this.scope.volume);
-      this.validUntil = this.validFrom(now);
+      this.extendLease(this.validFrom(now));
       return;
     }
     const g = this.scope.group;
@@ -161,7 +165,7 @@ export class Gateway {
     if (!updated) throw taken();
     this.scope.group = updated;
     this.epoch = startEpoch;
-    this.validUntil = this.validFrom(now);
+    this.extendLease(this.validFrom(now));
     this.publisher = new ChangePublisher(
       this.deps.changeQueues[g.primarySite],
       g.id,
@@ -203,16 +207,16 @@ export class Gateway {
           { set: { 'lease.expiresAt': now + this.fence.leaseMs } },
           { expr: 'lease.holder = :h', values: { ':h': this.session } },
         );
-        if (!ok) this.fenced = 'another gateway took the volume';
-        else this.validUntil = this.validFrom(now);
+        if (!ok) this.loseLease('another gateway took the volume');
+        else this.extendLease(this.validFrom(now));
         return;
       }
       // A moved member list fails the renewal: reload it, then renew under the new version.
       for (let attempt = 0; attempt < 3; attempt++) {
         const now = this.deps.now();
-        const g = await this.renewGroupLease(now);
+        const g = await this.renewGroupLease(this.scope.group, now);
         if (g) {
-          this.validUntil = this.validFrom(now);
+          this.extendLease(this.validFrom(now));
           if (g.cutRequest && !cutAnswered(g) && !this.closed && !this.cutting) {
             const syncId = g.cutRequest;
             // In the background: renewals go on while the cut waits for in-flight writes.
@@ -233,7 +237,7 @@ export class Gateway {
           current.lease?.holder !== this.session ||
           current.roleEpoch !== this.scope.group.roleEpoch
         ) {
-          this.fenced = 'the lease was taken over or the role epoch changed';
+          this.loseLease('the lease was taken over or the role epoch changed');
           return;
         }
         await this.loadMembers(current);
@@ -243,21 +247,19 @@ export class Gateway {
     }
   }
 
-  private renewGroupLease(now: number): Promise<Group | null> {
+  /** Renews under the role epoch and member list this gateway knows: null when either moved or the lease is gone. */
+  private renewGroupLease(group: Group, now: number): Promise<Group | null> {
+    // A group made before membersVersion existed has none: that is version 0.
     const members =
       this.membersVersion === 0
         ? '(attribute_not_exists(membersVersion) OR membersVersion = :mv)'
         : 'membersVersion = :mv';
     return this.deps.table.update<Group>(
-      keys.group(this.scope.kind === 'group' ? this.scope.group.id : ''),
+      keys.group(group.id),
       { set: { 'lease.expiresAt': now + this.fence.leaseMs } },
       {
         expr: `lease.holder = :h AND roleEpoch = :re AND ${members}`,
-        values: {
-          ':h': this.session,
-          ':re': this.scope.kind === 'group' ? this.scope.group.roleEpoch : 0,
-          ':mv': this.membersVersion,
-        },
+        values: { ':h': this.session, ':re': group.roleEpoch, ':mv': this.membersVersion },
       },
     );
   }
@@ -279,12 +281,34 @@ export class Gateway {
   }
 
   /**
-   * The abort signal of one S3/SQS request: it fires at validUntil as known now, so neither
-   * the request nor the SDK's retries of it outlive the lease. Throws past validUntil.
+   * The abort signal of one S3/SQS request: it fires when validUntil passes without a
+   * renewal (or the lease is lost), so neither the request nor the SDK's retries of it
+   * outlive the lease, while a slow request under a renewed lease goes on. Throws past validUntil.
    */
   private requestSignal(): AbortSignal {
     this.checkLease();
-    return AbortSignal.timeout(Math.max(1, this.validUntil - this.deps.now()));
+    return this.leaseAbort.signal;
+  }
+
+  /** A lease granted until `validUntil`: re-arms the abort of the requests in flight. */
+  private extendLease(validUntil: number): void {
+    if (validUntil <= this.validUntil) return;
+    this.validUntil = validUntil;
+    if (this.leaseAbort.signal.aborted) this.leaseAbort = new AbortController();
+    const controller = this.leaseAbort;
+    clearTimeout(this.leaseTimer);
+    this.leaseTimer = setTimeout(
+      () => controller.abort(leaseLost('it could not be renewed in time')),
+      Math.max(0, validUntil - this.deps.now()),
+    );
+    this.leaseTimer.unref();
+  }
+
+  /** Another writer or role owns the group now: stop, and abort what is in flight. */
+  private loseLease(why: string): void {
+    this.fenced = why;
+    clearTimeout(this.leaseTimer);
+    this.leaseAbort.abort(leaseLost(why));
   }
 
   /** Writes bytes at an offset; resolves once every touched chunk is stored and its record published. */
@@ -400,20 +424,14 @@ export class Gateway {
    * Closes the open epoch E. E+1 is reserved in the table first (conditional on the lease),
    * and only then do new writes go to E+1, so no writer ever uses an epoch the table has
    * not handed out. When E's writes are acknowledged and its records sent, the barrier is
-   * written, then the answer to the sync's cut request. A quiesced (scan) cut holds new
-   * writes until every volume's scan manifest is written.
+   * written, then the answer to the sync's cut request. A quiesced (scan) cut holds the
+   * writes of E+1 from the switch until every volume's scan manifest is written.
    */
   private async closeEpoch(cut: { syncId?: string; scan?: boolean }): Promise<number> {
     if (this.scope.kind !== 'group' || !this.publisher) return this.epoch;
     const publisher = this.publisher;
     const g = this.scope.group;
     let release: (() => void) | undefined;
-    if (cut.scan) {
-      this.hold = new Promise<void>((r) => {
-        release = r;
-      });
-      await this.allInflight();
-    }
     try {
       const e = this.epoch;
       const reserved = await this.deps.table.update<Group>(
@@ -426,10 +444,17 @@ export class Gateway {
         },
       );
       if (!reserved) {
-        this.fenced = 'the lease was taken over while closing an epoch';
-        throw leaseLost(this.fenced);
+        const why = 'the lease was taken over while closing an epoch';
+        this.loseLease(why);
+        throw leaseLost(why);
       }
+      // Switching and holding at the same instant: a held write is one of E+1, as its issuer saw.
       this.epoch = e + 1;
+      if (cut.scan) {
+        this.hold = new Promise<void>((r) => {
+          release = r;
+        });
+      }
       const at = isoNow(this.deps);
       await Promise.all([...(this.inflight.get(e) ?? [])]);
       this.inflight.delete(e);
@@ -451,7 +476,7 @@ export class Gateway {
           const key = scanManifestKey(g.id, syncId, volumeId);
           const store = this.deps.stores[volume.site];
           await this.untilLands('a scan manifest', () =>
-            store.writeManifest(key, store.listChunks(volumeId)),
+            store.writeScanManifestFenced(key, volumeId, this.requestSignal()),
           );
           scan[volumeId] = key;
         }
@@ -489,9 +514,13 @@ export class Gateway {
   }
 
   /** Refuses new writes, seals the open epoch and releases the lease; the next writer starts cleanly. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
     this.closed = true;
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     // Renewals go on meanwhile, so draining slow writes does not cost the lease.
     await this.allInflight();
     await this.cutting;
@@ -515,6 +544,7 @@ export class Gateway {
   private async stopRenewing(): Promise<void> {
     this.released = true;
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.leaseTimer);
     await this.renewing;
   }
 

@@ -24,7 +24,8 @@ import {
 import { readAll, WriteLog } from '../support/workload';
 
 const CHUNK = 64 * 1024;
-const LEASE_SECONDS = 2;
+// Long enough that renewals keep up on a loaded machine, short enough for takeovers in a test.
+const LEASE_SECONDS = 4;
 
 const portOf = (url: string | undefined) => Number(new URL(url ?? '').port);
 
@@ -321,6 +322,55 @@ describe('fencing', () => {
     for await (const [i, v] of h.deps.stores.east.listChunks(vol)) latest.set(i, v);
     expect(scanned).toEqual(latest);
     expect([...scanned.keys()]).toEqual([0, 1, 2, 3, 4, 5, 10]);
+    await syncAndWaitFor(h, g.groupId, syncId);
+  });
+  it('a scan requested of a live gateway: writes are held while it lists, and the cut holds exactly the acknowledged writes', async () => {
+    h.deps.config.trackingTimeoutSeconds = 1;
+    const g = await mirroredGroup(h, [{ sizeBytes: 16 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const vol = g.primaries[0];
+    const real = h.deps.changeQueues.east;
+    const dead = new Queue(
+      h.clients.sites.east.sqs,
+      await Queue.create(h.clients.sites.east.sqs, `dead-live-${g.groupId}`, 30),
+    );
+    let sends = 0;
+    const diverting = Object.create(real) as Queue;
+    diverting.send = (body, signal) => (sends++ === 0 ? dead.send(body, signal) : real.send(body, signal));
+    const gw = await Gateway.open(
+      { ...h.deps, changeQueues: { ...h.deps.changeQueues, east: diverting } },
+      vol,
+      {
+        renewEveryMs: 100,
+      },
+    );
+    const log = new WriteLog();
+    await log.issue(gw, vol, 0, randomBytesOf(3 * CHUNK, 70));
+    await log.issue(gw, vol, 5 * CHUNK, randomBytesOf(CHUNK, 71));
+    const { syncId } = await startSync(h.deps, g.groupId);
+    h.runtime?.drive(g.groupId, syncId);
+    // Writes go on while the sync waits out the tracking timeout and asks for the scan.
+    let seed = 80;
+    const job = await waitFor(
+      'the gateway to answer with a scanned cut',
+      async () => {
+        await log.issue(gw, vol, (seed % 4) * CHUNK + 11, randomBytesOf(300, seed++));
+        const j = await h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+        return j?.scan && j.scanManifests && j.cutEpoch !== undefined ? j : false;
+      },
+      20_000,
+    );
+    const cutEpoch = job.cutEpoch ?? -1;
+    expect(gw.currentEpoch).toBeGreaterThan(cutEpoch);
+    await log.issue(gw, vol, 7 * CHUNK, randomBytesOf(CHUNK, 99));
+    // The scanned manifest is the image at the cut: every write of epochs <= cut, none after.
+    const image = Buffer.alloc(16 * CHUNK);
+    for (const [i, v] of await chunksOf(h, job.scanManifests?.[vol] ?? '')) {
+      const bytes = await h.deps.stores.east.getChunk(vol, i, v);
+      image.set(bytes ?? [], i * CHUNK);
+    }
+    expect(image.equals(log.imageAt(vol, 16 * CHUNK, cutEpoch))).toBe(true);
+    expect(log.writes.some((w) => w.epoch > cutEpoch)).toBe(true);
+    await gw.close();
     await syncAndWaitFor(h, g.groupId, syncId);
   });
 });

@@ -64,4 +64,14 @@ describe('ChangePublisher: writes larger than one message', () => {
     await p.publishAll(0, []);
     expect(q.sent).toHaveLength(0);
   });
+  it('a send refused before it leaves (the lease ended) fails its writes and counts as missing', async () => {
+    const q = new HeldQueue();
+    const p = new ChangePublisher(q as unknown as Queue, 'grp-000000000001', 'gw-000000000001', 4, 1, () => {
+      throw new Error('lease lost');
+    });
+    const write = p.publishAll(0, [rec(0)]);
+    await expect(write).rejects.toThrow('lease lost');
+    expect(q.sent).toHaveLength(0);
+    expect(await p.drain(0)).toEqual({ batches: 1, missing: [0] });
+  });
 });
