@@ -57,7 +57,9 @@ async function main(): Promise<number> {
       name: 'orders',
       primarySite: 'east',
       secondarySite: 'west',
-      sync: { mode: 'scheduled', intervalSeconds: INTERVAL },
+      // Scheduled only once both pairs are in: a scheduled sync started by the first pair
+      // refuses the second until it commits, and how soon it starts depends on the machine.
+      sync: { mode: 'manual' },
       thresholds: { recoveryPointAgeAlertSeconds: INTERVAL * 5 },
     });
     const pairs: { primary: string; secondary: string; sizeBytes: number; name: string }[] = [];
@@ -79,6 +81,9 @@ async function main(): Promise<number> {
         `pair ${v.name}: ${vol.id} (east, ${formatBytes(v.sizeBytes)}) -> ${pair.secondaryVolumeId} (west)`,
       );
     }
+    await call<GroupView>('PATCH', `/groups/${group.id}`, {
+      sync: { mode: 'scheduled', intervalSeconds: INTERVAL },
+    });
     log(`group ${group.id}: scheduled sync every ${INTERVAL}s`);
 
     const gw = await Gateway.open(deps, pairs[0].primary);
