@@ -145,6 +145,8 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
       ),
   );
   let { pair: p, source: sourceAt, previous: previousAt, taskNo, chunksTotal, bytesTotal } = progress;
+  // A task never holds more than a step may plan.
+  const perTask = Math.min(CHUNKS_PER_TASK, budget);
   let planned = 0;
   try {
     while (planned < budget && p < pairIds.length) {
@@ -162,7 +164,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
             const chunks: ChunkRef[] = [];
             for (let ref = await inputs.delta.take(); ref; ) {
               chunks.push(ref);
-              if (chunks.length === CHUNKS_PER_TASK) break;
+              if (chunks.length === perTask) break;
               ref = await inputs.delta.take();
             }
             if (chunks.length === 0) break;
