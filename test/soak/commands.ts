@@ -327,7 +327,12 @@ export class SettleStep extends Step {
 }
 
 /** The steps of a soak run and how often each is drawn; `extra` adds other helpers' faults. */
-export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitrary<SoakCommand>[] {
+export const WRITE_KINDS: WriteKind[] = ['random', 'hot', 'partial', 'zero', 'large'];
+
+export function soakCommands(
+  extra: fc.Arbitrary<SoakCommand>[] = [],
+  kinds: WriteKind[] = WRITE_KINDS,
+): fc.Arbitrary<SoakCommand>[] {
   const volume = fc.integer({ min: 0, max: VOLUME_SIZES.length - 1 });
   const site = fc.constantFrom(...SITES);
   const weighted = (arbitrary: fc.Arbitrary<SoakCommand>, weight: number) => ({ arbitrary, weight });
@@ -337,7 +342,7 @@ export function soakCommands(extra: fc.Arbitrary<SoakCommand>[] = []): fc.Arbitr
         fc
           .tuple(
             volume,
-            fc.constantFrom<WriteKind>('random', 'hot', 'partial', 'zero', 'large'),
+            fc.constantFrom<WriteKind>(...kinds),
             fc.integer({ min: 1, max: 4 }),
             fc.integer({ min: 1, max: 2 ** 31 - 1 }),
           )

@@ -1,13 +1,15 @@
 import type { Topology } from '../../local/stack';
+import { WRITE_KINDS, type WriteKind } from './commands';
 import { formatResult, runSoak } from './run';
 import { SoakStack } from './system';
 
-/** `npm run soak -- --seed N --steps K [--runs R] [--topology per-site|shared] [--quiet]` */
+/** `npm run soak -- --seed N --steps K [--runs R] [--topology per-site|shared] [--kinds a,b] [--quiet]` */
 function parse(argv: string[]): {
   seed: number;
   steps: number;
   runs: number;
   topology: Topology;
+  kinds: WriteKind[];
   quiet: boolean;
 } {
   const get = (name: string) => {
@@ -22,7 +24,11 @@ function parse(argv: string[]): {
   };
   const topology = get('topology') ?? 'per-site';
   if (topology !== 'per-site' && topology !== 'shared') throw new Error('--topology is per-site or shared');
+  const kinds = (get('kinds') ?? WRITE_KINDS.join(',')).split(',') as WriteKind[];
+  const unknown = kinds.find((k) => !WRITE_KINDS.includes(k));
+  if (unknown || kinds.length === 0) throw new Error(`--kinds takes some of ${WRITE_KINDS.join(',')}`);
   return {
+    kinds,
     seed: int('seed', Date.now() % 2 ** 31),
     steps: int('steps', 40),
     runs: int('runs', 1),
@@ -33,7 +39,9 @@ function parse(argv: string[]): {
 
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
-  console.log(`soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}`);
+  console.log(
+    `soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}, writes ${o.kinds.join(',')}`,
+  );
   const began = Date.now();
   const stack = await SoakStack.start(o.topology);
   try {
@@ -41,6 +49,7 @@ async function main(): Promise<void> {
       seed: o.seed,
       steps: o.steps,
       runs: o.runs,
+      kinds: o.kinds,
       log: o.quiet
         ? undefined
         : (line) => console.log(`[+${((Date.now() - began) / 1000).toFixed(1)}s] ${line}`),
@@ -50,6 +59,8 @@ async function main(): Promise<void> {
   } finally {
     await stack.stop();
   }
+  // A write the gateway never settled (a violation itself) must not keep the process alive.
+  process.exit();
 }
 
 main().catch((e) => {

@@ -244,5 +244,5 @@ export class Oracle {
 function describe(w: WriteRecord): string {
   const state =
     w.ackedAt !== undefined ? `acked@${w.ackedAt}` : w.failedAt !== undefined ? 'failed' : 'in flight';
-  return `${w.volumeId}[${w.offset}+${w.data.length}] issued@${w.issuedAt} ${state}`;
+  return `${w.volumeId}[${w.offset}+${w.data.length}] issued@${w.issuedAt} at step ${w.step} ${state}`;
 }

@@ -9,8 +9,10 @@ import { SoakStack } from './system';
  * that the fixes stay fixed; `npm run soak` explores new seeds.
  */
 const SEEDS: Record<Topology, number[]> = {
-  'per-site': [1, 2],
-  shared: [3],
+  // 20: an RP lacks a write acknowledged long before its sync started (crash, pair re-add, cut).
+  'per-site': [20],
+  // 21: zero-length writes never settle; the cut that waits for them never ends.
+  shared: [21],
 };
 const STEPS = 40;
 
