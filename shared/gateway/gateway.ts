@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { keys } from '../aws/keys';
 import { type Deps, isoNow } from '../deps';
 import { isWholeChunk, spansOf } from '../domain/chunks';
@@ -29,6 +30,13 @@ const cutAnswered = (g: Group) =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One signal is shared by every request in flight under the lease, each adding a listener. */
+function leaseController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 /**
  * The writer of a group's primary volumes. It holds the group's write lease, numbers writes
  * by epoch, publishes change records, and closes epochs on request without pausing I/O.
@@ -50,7 +58,7 @@ export class Gateway {
   private publisher?: ChangePublisher;
   private validUntil = 0;
   /** Aborts every S3/SQS request in flight when validUntil passes or the lease is lost. */
-  private leaseAbort = new AbortController();
+  private leaseAbort = leaseController();
   private leaseTimer?: NodeJS.Timeout;
   private timer?: NodeJS.Timeout;
   private fenced?: string;
@@ -294,7 +302,7 @@ export class Gateway {
   private extendLease(validUntil: number): void {
     if (validUntil <= this.validUntil) return;
     this.validUntil = validUntil;
-    if (this.leaseAbort.signal.aborted) this.leaseAbort = new AbortController();
+    if (this.leaseAbort.signal.aborted) this.leaseAbort = leaseController();
     const controller = this.leaseAbort;
     clearTimeout(this.leaseTimer);
     this.leaseTimer = setTimeout(
