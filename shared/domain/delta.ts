@@ -1,4 +1,4 @@
-import type { Cursor } from './cursor';
+import type { Cursor, Positioned } from './cursor';
 import type { ChangeRecord, ChunkRef } from './model';
 
 interface Latest {
@@ -81,6 +81,21 @@ export function parseRunLine(line: string): RunEntry {
     throw new Error(`corrupt run line: ${JSON.stringify(line)}`);
   }
   return { volumeId, chunk: nums[0], epoch: nums[1], seq: nums[2], versionId };
+}
+
+/** The entries of a run held as text, from a byte offset, each with the offset after it. */
+export async function* runLinesFrom(
+  text: string,
+  offset: number,
+): AsyncGenerator<Positioned<RunEntry, number>> {
+  let at = offset;
+  while (at < text.length) {
+    const end = text.indexOf('\n', at);
+    const stop = end < 0 ? text.length : end;
+    const line = text.slice(at, stop);
+    at = stop + 1;
+    if (line) yield { value: parseRunLine(line), next: at };
+  }
 }
 
 const newer = (a: RunEntry, b: RunEntry) => a.epoch > b.epoch || (a.epoch === b.epoch && a.seq > b.seq);

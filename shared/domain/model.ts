@@ -217,6 +217,8 @@ export interface CollectProgress {
   lastBatch?: string;
   /** Runs stored so far (at the primary site). */
   runs: number;
+  /** The only run, when it is small: kept here instead of in S3. */
+  inlineRun?: string;
   /** Present once every change batch is in a run: copy tasks are being planned. */
   planning?: PlanProgress;
 }

@@ -7,6 +7,7 @@ import {
   latestOf,
   parseRunLine,
   type RunEntry,
+  runLinesFrom,
 } from '../../shared/domain/delta';
 import {
   changedSince,
@@ -241,5 +242,21 @@ describe('manifest index', () => {
     expect(parseManifestIndex('0 version')).toBeUndefined();
     expect(() => parseManifestIndex('#parts zero')).toThrow(/corrupt manifest index/);
     expect(manifestPartKey('manifests/g/rp-000001/v.txt', 3)).toBe('manifests/g/rp-000001/v.txt.part-000003');
+  });
+});
+
+describe('a run kept as text on the job', () => {
+  it('reads back from any saved offset', async () => {
+    const entries: RunEntry[] = [
+      { volumeId: 'vol-a', chunk: 3, epoch: 1, seq: 4, versionId: 'v1' },
+      { volumeId: 'vol-a', chunk: 9, epoch: 2, seq: 1, versionId: 'v2' },
+      { volumeId: 'vol-b', chunk: 0, epoch: 2, seq: 7, versionId: 'v3' },
+    ];
+    const text = entries.map(formatRunLine).join('');
+    const c = new StreamCursor((at: number) => runLinesFrom(text, at), 0);
+    expect(await c.take()).toEqual(entries[0]);
+    const resumed = new StreamCursor((at: number) => runLinesFrom(text, at), c.position());
+    expect(await drain(resumed)).toEqual(entries.slice(1));
+    expect(await drain(new StreamCursor((at: number) => runLinesFrom(text, at), text.length))).toEqual([]);
   });
 });

@@ -3,7 +3,14 @@ import { changeRange, groupPartition, keys } from '../../aws/keys';
 import { stepBudgetChunks } from '../../config';
 import type { Deps } from '../../deps';
 import { type Cursor, StreamCursor } from '../../domain/cursor';
-import { compareVolumeIds, DeltaBuilder, latestOf, type RunEntry } from '../../domain/delta';
+import {
+  compareVolumeIds,
+  DeltaBuilder,
+  formatRunLine,
+  latestOf,
+  type RunEntry,
+  runLinesFrom,
+} from '../../domain/delta';
 import { changedSince, MANIFEST_START, overlay } from '../../domain/manifest';
 import type {
   ChangeRecord,
@@ -35,6 +42,9 @@ type Completeness = 'complete' | 'waiting' | 'lost';
 /** Reads epochsComplete's answer whether it is still a boolean or already the three-way one. */
 const completeness = (r: boolean | Completeness): Completeness =>
   typeof r === 'boolean' ? (r ? 'complete' : 'waiting') : r;
+
+/** At most this many entries (about 60 bytes each) are kept on the job item instead of in S3. */
+const INLINE_RUN_ENTRIES = 1000;
 
 const runPrefix = (groupId: string, syncId: string) => `runs/${groupId}/${syncId}/`;
 const runKey = (groupId: string, syncId: string, n: number) =>
@@ -121,6 +131,12 @@ async function foldBatches(
     lastBatch = sk;
   }
   const entries = delta.runEntries();
+  if (progress.runs === 0 && !more && entries.length <= INLINE_RUN_ENTRIES) {
+    // The whole delta fits one small run: kept on the job, it costs no S3 request.
+    const inline = entries.map(formatRunLine).join('');
+    await setJob(deps, job, { collect: { lastBatch, runs: 1, inlineRun: inline, planning: firstPlan(1) } });
+    return 'progress';
+  }
   let runs = progress.runs;
   // Run n is a function of the checkpoint, so a step re-run after a crash rewrites it unchanged.
   if (entries.length > 0)
@@ -137,10 +153,14 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   const pairIds = job.pairIds ?? [];
   const pairs = new Map((await loadPairs(deps, group.id)).map((p) => [p.id, p]));
   const last = await lastRecoveryPoint(deps, group);
+  const inlineRun = job.collect?.inlineRun;
   const runs = progress.runs.map(
     (offset, i) =>
       new StreamCursor<RunEntry, number>(
-        (at) => source.readRunFrom(runKey(group.id, job.id, i + 1), at),
+        (at) =>
+          inlineRun !== undefined
+            ? runLinesFrom(inlineRun, at)
+            : source.readRunFrom(runKey(group.id, job.id, i + 1), at),
         offset,
       ),
   );
@@ -208,7 +228,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
     bytesTotal,
   });
   // The runs were only the input of planning; a crash before this line leaves them behind.
-  await source.deleteEverything(runPrefix(group.id, job.id));
+  if (inlineRun === undefined) await source.deleteEverything(runPrefix(group.id, job.id));
   return 'progress';
 }
 
