@@ -17,7 +17,14 @@ interface Case {
  * fixes stay fixed; `npm run soak` explores new seeds.
  */
 const CASES: Record<Topology, Case[]> = {
-  'per-site': [{ seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' }],
+  'per-site': [
+    { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
+    {
+      seed: 42,
+      kinds: ['random', 'hot', 'partial', 'large'],
+      found: 'after a gateway crash (with duplicate and held deliveries), RPs lack writes of three volumes',
+    },
+  ],
   shared: [
     { seed: 21, found: 'a zero-length write never settles; the cut that waits for it never ends' },
     {
