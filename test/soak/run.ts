@@ -172,10 +172,14 @@ async function release(run: SoakRun): Promise<void> {
 function summarize(run: SoakRun): string {
   const w = run.oracle.writes;
   const s = run.oracle.syncs;
+  const reasons = new Map<string, number>();
+  for (const x of w) if (x.error) reasons.set(x.error, (reasons.get(x.error) ?? 0) + 1);
+  const refused = [...reasons].map(([why, n]) => `${n}x ${why}`).join('; ');
   return [
     `${run.oracle.step} steps`,
     `${w.length} writes (${w.filter((x) => x.ackedAt !== undefined).length} acked, ${w.filter((x) => x.failedAt !== undefined).length} refused)`,
     `${s.length} syncs (${s.filter((x) => x.checked).length} RPs checked, ${s.filter((x) => x.failedAt !== undefined).length} failed)`,
+    ...(refused ? [`refusals: ${refused}`] : []),
   ].join(', ');
 }
 

@@ -1,22 +1,42 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Topology } from '../../local/stack';
+import type { WriteKind } from './commands';
 import { formatResult, runSoak } from './run';
 import { SoakStack } from './system';
 
+interface Case {
+  seed: number;
+  /** Left out to look past another bug; all kinds when absent. */
+  kinds?: WriteKind[];
+  found: string;
+}
+
 /**
- * The short soak of `npm test`: a few seeds of 40 steps on each topology. The seeds are
- * ones whose runs found violations on the code of the day (see test/soak/README.md), so
- * that the fixes stay fixed; `npm run soak` explores new seeds.
+ * The short soak of `npm test`: a few seeds of 40 steps on each topology. The seeds are ones
+ * whose runs found violations on the code of the day (see test/soak/README.md), so that the
+ * fixes stay fixed; `npm run soak` explores new seeds.
  */
-const SEEDS: Record<Topology, number[]> = {
-  // 20: an RP lacks a write acknowledged long before its sync started (crash, pair re-add, cut).
-  'per-site': [20],
-  // 21: zero-length writes never settle; the cut that waits for them never ends.
-  shared: [21],
+const CASES: Record<Topology, Case[]> = {
+  'per-site': [
+    { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
+    {
+      seed: 42,
+      kinds: ['random', 'hot', 'partial', 'large'],
+      found: 'after a gateway crash (with duplicate and held deliveries), RPs lack writes of three volumes',
+    },
+  ],
+  shared: [
+    { seed: 21, found: 'a zero-length write never settles; the cut that waits for it never ends' },
+    {
+      seed: 41,
+      kinds: ['random', 'hot', 'partial', 'large'],
+      found: 'after a pair is removed and added back, RPs hold stale bytes instead of an acknowledged write',
+    },
+  ],
 };
 const STEPS = 40;
 
-for (const topology of Object.keys(SEEDS) as Topology[]) {
+for (const topology of Object.keys(CASES) as Topology[]) {
   describe(`soak on the ${topology} topology`, () => {
     let stack: SoakStack;
 
@@ -28,10 +48,10 @@ for (const topology of Object.keys(SEEDS) as Topology[]) {
       await stack?.stop();
     }, 90_000);
 
-    it.each(SEEDS[topology])(
-      `seed %i, ${STEPS} steps: every RP is a causally closed image, nothing acknowledged is lost, deltas only, syncs end`,
-      async (seed) => {
-        const result = await runSoak(stack, topology, { seed, steps: STEPS, endBoundMs: 60_000 });
+    it.each(CASES[topology])(
+      `seed $seed, ${STEPS} steps: RPs are causally closed images holding every acknowledged write, deltas only, syncs end (once found: $found)`,
+      async ({ seed, kinds }) => {
+        const result = await runSoak(stack, topology, { seed, steps: STEPS, kinds, endBoundMs: 60_000 });
         expect(result.violations, formatResult(result)).toEqual([]);
         expect(result.ok, formatResult(result)).toBe(true);
       },
