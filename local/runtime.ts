@@ -32,7 +32,7 @@ export interface RuntimeOptions {
   syncBudgetMs?: number;
 }
 
-const INGEST_POLLERS = 2;
+export const INGEST_POLLERS = 2;
 const SYNC_BUDGET_MS = 15 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

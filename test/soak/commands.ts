@@ -1,8 +1,9 @@
 import fc from 'fast-check';
+import { INGEST_POLLERS, type IngestStopPoint } from '../../local/runtime';
 import { Gateway } from '../../shared/gateway/gateway';
 import { resumeGroup, suspendGroup } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
-import { startSync } from '../../shared/usecases/sync/index';
+import { abortSync, startSync } from '../../shared/usecases/sync/index';
 import type { Oracle } from './oracle';
 import { CHUNK, COPY_WORKERS, prng, type SoakRun, VOLUME_SIZES, withTimeout } from './system';
 
@@ -234,6 +235,83 @@ export class CrashGatewayStep extends Step {
   }
 }
 
+/** Aborts the running sync: the last RP stays served, and the next sync copies its changes. */
+export class AbortSyncStep extends Step {
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const running = r.oracle.syncs.find((s) => s.committedAt === undefined && s.failedAt === undefined);
+    if (!running) return;
+    // Refused when the sync ended meanwhile: then there is nothing to abort.
+    await withTimeout(
+      abortSync(r.deps, r.groupId, running.syncId).catch(() => undefined),
+      15_000,
+    );
+  }
+
+  toString(): string {
+    return 'abortSync';
+  }
+}
+
+/** Every sync driver dies mid-step and keeps its driver lease until it expires (a crashed Lambda). */
+export class KillDriversStep extends Step {
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    await r.stack.runtime.killDrivers();
+  }
+
+  toString(): string {
+    return 'killDrivers';
+  }
+}
+
+/** Ingest workers die at a point of their work (before handling, or before the delete), then new ones start. */
+export class KillIngestStep extends Step {
+  constructor(
+    readonly point: IngestStopPoint,
+    readonly forMs: number,
+  ) {
+    super();
+  }
+
+  protected async act(_m: Oracle, r: SoakRun): Promise<void> {
+    const s = r.stack;
+    s.killIngest = this.point;
+    await new Promise((res) => setTimeout(res, this.forMs));
+    s.killIngest = undefined;
+    const missing = 2 * INGEST_POLLERS - s.runtime.ingestWorkersAlive;
+    if (missing > 0) for (const site of SITES) s.runtime.startIngestWorkers(site, Math.ceil(missing / 2));
+  }
+
+  toString(): string {
+    return `killIngest(${this.point}, ${this.forMs}ms)`;
+  }
+}
+
+/**
+ * The primary site's link holds every request for a while: a stall past the lease fences the
+ * gateway with PUTs still in flight, which must never land after a newer gateway's writes. Then
+ * the link is released and, when the lease may have lapsed, a new gateway takes over.
+ */
+export class StallStep extends Step {
+  constructor(readonly forMs: number) {
+    super();
+  }
+
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const site = r.deps.config.sites[0].name;
+    r.stack.h.stack.stall(site);
+    await new Promise((res) => setTimeout(res, this.forMs));
+    r.stack.h.stack.release(site);
+    if (this.forMs < r.deps.config.leaseSeconds * 1000 * 0.8) return;
+    r.gateway?.abandon();
+    r.gateway = undefined;
+    await r.reopenGateway(m);
+  }
+
+  toString(): string {
+    return `stall(${this.forMs}ms)`;
+  }
+}
+
 export class DeliveryStep extends Step {
   constructor(readonly mode: 'normal' | 'duplicate' | 'hold' | 'release') {
     super();
@@ -393,6 +471,21 @@ export function soakCommands(
       ),
       weighted(
         fc.boolean().map((s) => new SuspendStep(s)),
+        1,
+      ),
+      weighted(fc.constant(new AbortSyncStep()), 1),
+      weighted(fc.constant(new KillDriversStep()), 1),
+      weighted(
+        fc
+          .tuple(
+            fc.constantFrom<IngestStopPoint>('before-handle', 'before-delete'),
+            fc.integer({ min: 50, max: 800 }),
+          )
+          .map(([point, ms]) => new KillIngestStep(point, ms)),
+        1,
+      ),
+      weighted(
+        fc.integer({ min: 500, max: 4500 }).map((ms) => new StallStep(ms)),
         1,
       ),
       ...extra.map((a) => weighted(a, 1)),

@@ -1,4 +1,4 @@
-import { LocalRuntime } from '../../local/runtime';
+import { type IngestStopPoint, LocalRuntime } from '../../local/runtime';
 import type { Topology } from '../../local/stack';
 import type { Deps } from '../../shared/deps';
 import { Gateway } from '../../shared/gateway/gateway';
@@ -40,9 +40,13 @@ export function prng(seed: number): () => number {
 export class SoakStack {
   runtime: LocalRuntime;
   killCopy = false;
+  /** Where ingest workers stop, as killed, while set. */
+  killIngest?: IngestStopPoint;
   current?: SoakRun;
 
   private constructor(readonly h: Harness) {
+    // A killed driver keeps its driver lease until it expires: short, so syncs end soon after.
+    h.deps.config.driverLeaseSeconds = 2;
     this.runtime = this.newRuntime();
     this.countCopies();
   }
@@ -58,6 +62,7 @@ export class SoakStack {
       syncPollMs: 30,
       copyVisibilitySeconds: 2,
       shouldStopCopy: () => this.killCopy,
+      shouldStopIngest: (point) => this.killIngest === point,
     }).start();
     this.h.runtime = runtime;
     return runtime;
