@@ -9,9 +9,11 @@ export async function recordEvent(
   kind: string,
   severity: GroupEvent['severity'],
   message: string,
+  /** For an event a retried step may record again: the same time and id give the same item. */
+  once?: { at: string; id: string },
 ): Promise<void> {
-  const at = isoNow(deps);
-  await deps.table.put(keys.event(groupId, at, randomBytes(3).toString('hex')), {
+  const at = once?.at ?? isoNow(deps);
+  await deps.table.put(keys.event(groupId, at, once?.id ?? randomBytes(3).toString('hex')), {
     at,
     kind,
     severity,

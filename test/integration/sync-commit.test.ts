@@ -120,4 +120,39 @@ describe('sync commit', () => {
     const image = await readAll(harness, g.primaries[0]);
     expect((await readAll(harness, g.secondaries[0], rp)).equals(image)).toBe(true);
   });
+
+  it('an RP expiry that lands while a commit is being written is never undone by the commit', async () => {
+    h = await startHarness({ retention: 3 });
+    const harness = h;
+    startRuntime(harness);
+    const g = await mirroredGroup(harness, [{ sizeBytes: 16 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const gw = await openGateway(harness, g.primaries[0]);
+    const rps: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await gw.write(g.primaries[0], i * CHUNK, randomBytesOf(CHUNK, 80 + i));
+      rps.push(await syncAndWait(harness, g.groupId));
+    }
+    await gw.write(g.primaries[0], 2 * CHUNK, randomBytesOf(CHUNK, 82));
+    await gw.close();
+    // The previous sync's clean-up unlists RP 1 between the commit's read of the group and its write.
+    let armed = true;
+    const listedAfterCommit: number[][] = [];
+    hookControl(harness, 'expiryMeanwhile', {
+      before: async (c) => {
+        if (armed && isCommitWrite(c)) {
+          armed = false;
+          await harness.deps.table.update(keys.group(g.groupId), { set: { recoveryPoints: [2] } });
+        }
+      },
+      after: async (c) => {
+        if (!armed && isCommitWrite(c)) {
+          const group = await harness.deps.table.get<Group>(keys.group(g.groupId));
+          listedAfterCommit.push(group?.recoveryPoints ?? []);
+        }
+      },
+    });
+    const rp3 = await syncAndWait(harness, g.groupId);
+    expect(listedAfterCommit).toEqual([[2, 3]]);
+    expect((await listRecoveryPoints(harness.deps, g.groupId)).map((r) => r.id)).toEqual([rp3, rps[1]]);
+  });
 });

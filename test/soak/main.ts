@@ -1,15 +1,20 @@
 import type { Topology } from '../../local/stack';
-import { WRITE_KINDS, type WriteKind } from './commands';
+import { laterFaults, WRITE_KINDS, type WriteKind } from './commands';
 import { formatResult, runSoak } from './run';
 import { SoakStack } from './system';
 
-/** `npm run soak -- --seed N --steps K [--runs R] [--topology per-site|shared] [--kinds a,b] [--quiet]` */
+/**
+ * `npm run soak -- --seed N --steps K [--runs R] [--topology per-site|shared] [--kinds a,b]
+ * [--faults all|original] [--quiet]`; `--faults original` replays seeds recorded before the
+ * later faults (abort, killed drivers and ingest workers, stalls) were added.
+ */
 function parse(argv: string[]): {
   seed: number;
   steps: number;
   runs: number;
   topology: Topology;
   kinds: WriteKind[];
+  faults: 'all' | 'original';
   quiet: boolean;
 } {
   const get = (name: string) => {
@@ -27,8 +32,11 @@ function parse(argv: string[]): {
   const kinds = (get('kinds') ?? WRITE_KINDS.join(',')).split(',') as WriteKind[];
   const unknown = kinds.find((k) => !WRITE_KINDS.includes(k));
   if (unknown || kinds.length === 0) throw new Error(`--kinds takes some of ${WRITE_KINDS.join(',')}`);
+  const faults = get('faults') ?? 'all';
+  if (faults !== 'all' && faults !== 'original') throw new Error('--faults is all or original');
   return {
     kinds,
+    faults,
     seed: int('seed', Date.now() % 2 ** 31),
     steps: int('steps', 40),
     runs: int('runs', 1),
@@ -40,7 +48,7 @@ function parse(argv: string[]): {
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   console.log(
-    `soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}, writes ${o.kinds.join(',')}`,
+    `soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}, writes ${o.kinds.join(',')}, ${o.faults} faults`,
   );
   const began = Date.now();
   const stack = await SoakStack.start(o.topology);
@@ -50,6 +58,7 @@ async function main(): Promise<void> {
       steps: o.steps,
       runs: o.runs,
       kinds: o.kinds,
+      extra: o.faults === 'all' ? laterFaults() : [],
       log: o.quiet
         ? undefined
         : (line) => console.log(`[+${((Date.now() - began) / 1000).toFixed(1)}s] ${line}`),

@@ -11,7 +11,7 @@ export interface SoakOptions {
   steps: number;
   /** Runs drawn from the seed, each on a fresh group of the same stack. */
   runs?: number;
-  /** Other helpers' faults (sync abort, stalled PUTs), drawn beside the built-in steps. */
+  /** More faults, drawn beside the built-in steps (see laterFaults). */
   extra?: fc.Arbitrary<SoakCommand>[];
   /** The write kinds drawn (all by default); leaving one out helps look past a known bug. */
   kinds?: WriteKind[];

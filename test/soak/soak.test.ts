@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Topology } from '../../local/stack';
-import type { WriteKind } from './commands';
+import { laterFaults, type WriteKind } from './commands';
 import { formatResult, runSoak } from './run';
 import { SoakStack } from './system';
 
@@ -8,6 +8,8 @@ interface Case {
   seed: number;
   /** Left out to look past another bug; all kinds when absent. */
   kinds?: WriteKind[];
+  /** Draws the later faults too (abort, killed drivers and ingest workers, stalls). */
+  later?: boolean;
   found: string;
 }
 
@@ -50,8 +52,15 @@ for (const topology of Object.keys(CASES) as Topology[]) {
 
     it.each(CASES[topology])(
       `seed $seed, ${STEPS} steps: RPs are causally closed images holding every acknowledged write, deltas only, syncs end (once found: $found)`,
-      async ({ seed, kinds }) => {
-        const result = await runSoak(stack, topology, { seed, steps: STEPS, kinds, endBoundMs: 60_000 });
+      async ({ seed, kinds, later }) => {
+        const extra = later ? laterFaults() : [];
+        const result = await runSoak(stack, topology, {
+          seed,
+          steps: STEPS,
+          kinds,
+          extra,
+          endBoundMs: 60_000,
+        });
         expect(result.violations, formatResult(result)).toEqual([]);
         expect(result.ok, formatResult(result)).toBe(true);
       },

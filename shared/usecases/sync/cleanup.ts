@@ -1,28 +1,21 @@
 import { isUnreachable } from '../../aws/errors';
 import { barrierRange, changeRange, groupPartition, keys } from '../../aws/keys';
 import { type Deps, isoNow } from '../../deps';
-import type { Group, RecoveryPoint, SyncJob } from '../../domain/model';
-import { recordEvent } from '../events';
+import type { Group, SyncJob } from '../../domain/model';
 import { expireRecoveryPoints } from '../recovery-points';
 import { taskPartition } from '../sync-progress';
 import { closeOpenSync, type StepResult } from './job';
 
 /**
- * What follows a commit: removal of what the RP consumed, expiry of old RPs, the event. A
+ * What follows a commit: removal of what the RP consumed, expiry of old RPs. A
  * separate, idempotent step: the RP is committed and the group released before it, so a site
  * unreachable here leaves the job 'committed' without finishedAt, and the tick drives it
  * again (see Group.openSyncs) while the next sync may already run. It never rewrites the job's
  * state or the RP item.
  */
-export async function finishCommit(
-  deps: Deps,
-  groupId: string,
-  job: SyncJob,
-  rp: RecoveryPoint,
-  bytes: number,
-): Promise<void> {
+export async function finishCommit(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
   try {
-    await finish(deps, groupId, job, rp, bytes);
+    await finish(deps, groupId, job);
   } catch (e) {
     // Left for the retry: the commit itself stands.
     if (!isUnreachable(e)) throw e;
@@ -31,9 +24,8 @@ export async function finishCommit(
 
 /** Retries the post-commit work of a committed job (the driver calls it from the tick). */
 export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
-  const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
   try {
-    await finish(deps, group.id, job, rp, rp?.bytes ?? 0);
+    await finish(deps, group.id, job);
   } catch (e) {
     if (isUnreachable(e)) return 'waiting';
     throw e;
@@ -41,16 +33,10 @@ export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promi
   return 'done';
 }
 
-async function finish(
-  deps: Deps,
-  groupId: string,
-  job: SyncJob,
-  rp: RecoveryPoint | undefined,
-  bytes: number,
-): Promise<void> {
+async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
   await cleanUp(deps, groupId, job);
   await expireRecoveryPoints(deps, groupId);
-  const finished = await deps.table.update(
+  await deps.table.update(
     keys.sync(groupId, job.id),
     { set: { finishedAt: isoNow(deps) } },
     {
@@ -59,15 +45,6 @@ async function finish(
       values: { ':c': 'committed' },
     },
   );
-  if (finished && rp) {
-    await recordEvent(
-      deps,
-      groupId,
-      'rp-committed',
-      'info',
-      `${rp.id} committed at epoch ${rp.epoch}: ${bytes} bytes copied`,
-    );
-  }
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (group) await closeOpenSync(deps, group, job.id);
 }

@@ -14,6 +14,7 @@ import type {
   SyncJob,
   Volume,
 } from '../../domain/model';
+import { recordEvent } from '../events';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { finishCommit } from './cleanup';
@@ -211,51 +212,88 @@ async function commitRecoveryPoint(
   pairs: Map<string, Pair>,
   progress: CommitProgress,
 ): Promise<StepResult> {
-  const { volumes, bytes } = progress;
-  const committedAt = isoNow(deps);
-  const rp: RecoveryPoint = {
-    id: job.rpId,
-    number: job.rpNumber,
-    groupId: group.id,
-    kind: 'recovery-point',
-    site: group.secondarySite,
-    epoch: job.cutEpoch ?? 0,
-    roleEpoch: job.roleEpoch,
-    cutAt: job.cutAt ?? committedAt,
-    committedAt,
-    bytes,
-    volumes,
-  };
-  await deps.table.put(keys.recoveryPoint(group.id, rp.number), rp);
-  // The commit point: one conditional write, refused if the role epoch moved under the sync.
-  const committed = await deps.table.update<Group>(
-    keys.group(group.id),
-    {
-      set: {
-        lastRp: { id: rp.id, number: rp.number, epoch: rp.epoch, cutAt: rp.cutAt, committedAt },
-        recoveryPoints: [...(group.recoveryPoints ?? []), rp.number],
-      },
-      remove: ['activeSync', 'cutRequest'],
-    },
-    {
-      expr: 'roleEpoch = :re AND activeSync.id = :s AND (attribute_not_exists(lastRp) OR lastRp.#n < :n)',
-      names: { '#n': 'number' },
-      values: { ':re': job.roleEpoch, ':s': job.id, ':n': rp.number },
-    },
-  );
-  if (!committed) {
-    const now = await deps.table.get<Group>(keys.group(group.id));
-    if (now?.lastRp?.number !== rp.number)
+  let rp: RecoveryPoint | undefined;
+  if (group.recoveryPoints?.includes(job.rpNumber)) {
+    // A retry after the commit point: the RP is committed and immutable, it is only read.
+    rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
+    if (!rp) throw new Error(`${job.rpId} is listed by group ${group.id} but its item is missing`);
+  } else {
+    const committedAt = isoNow(deps);
+    rp = {
+      id: job.rpId,
+      number: job.rpNumber,
+      groupId: group.id,
+      kind: 'recovery-point',
+      site: group.secondarySite,
+      epoch: job.cutEpoch ?? 0,
+      roleEpoch: job.roleEpoch,
+      cutAt: job.cutAt ?? committedAt,
+      committedAt,
+      bytes: progress.bytes,
+      volumes: progress.volumes,
+    };
+    // Invisible until the group lists its number, so an earlier attempt's item may be replaced.
+    await deps.table.put(keys.recoveryPoint(group.id, rp.number), rp);
+    if (!(await publish(deps, group, job, rp)))
       return failSync(deps, job, 'the group changed under the commit (role epoch or sync)');
   }
-  await setJob(deps, job, { state: 'committed', committedAt });
+  // Before the job reads committed, so whoever sees the commit sees its event; one item per RP.
+  await recordEvent(
+    deps,
+    group.id,
+    'rp-committed',
+    'info',
+    `${rp.id} committed at epoch ${rp.epoch}: ${rp.bytes} bytes copied`,
+    { at: rp.committedAt, id: rp.id },
+  );
+  await setJob(deps, job, { state: 'committed', committedAt: rp.committedAt });
   // Only the pairs this sync planned are in the RP; a pair added since waits for the next sync.
-  for (const v of volumes) {
+  for (const v of rp.volumes) {
     const pair = pairs.get(v.pairId);
     if (pair && pair.firstRp === undefined) {
       await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
     }
   }
-  await finishCommit(deps, group.id, job, rp, bytes);
+  await finishCommit(deps, group.id, job);
   return 'done';
+}
+
+/**
+ * The commit point: one conditional write that lists the RP, refused if the role epoch moved
+ * under the sync or the group no longer runs it. The list is part of the condition, so an RP
+ * expiry running meanwhile (the previous sync's clean-up) is never undone; then it is retried.
+ */
+async function publish(deps: Deps, group: Group, job: SyncJob, rp: RecoveryPoint): Promise<boolean> {
+  let current = group;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const listed = current.recoveryPoints ?? [];
+    const done = await deps.table.update<Group>(
+      keys.group(group.id),
+      {
+        set: {
+          lastRp: {
+            id: rp.id,
+            number: rp.number,
+            epoch: rp.epoch,
+            cutAt: rp.cutAt,
+            committedAt: rp.committedAt,
+          },
+          recoveryPoints: [...listed, rp.number],
+        },
+        remove: ['activeSync', 'cutRequest'],
+      },
+      {
+        expr: 'roleEpoch = :re AND activeSync.id = :s AND (attribute_not_exists(lastRp) OR lastRp.#n < :n) AND (attribute_not_exists(recoveryPoints) OR recoveryPoints = :rps)',
+        names: { '#n': 'number' },
+        values: { ':re': job.roleEpoch, ':s': job.id, ':n': rp.number, ':rps': listed },
+      },
+    );
+    if (done) return true;
+    const now = await deps.table.get<Group>(keys.group(group.id));
+    if (!now) return false;
+    if (now.recoveryPoints?.includes(rp.number)) return true;
+    if (now.roleEpoch !== job.roleEpoch || now.activeSync?.id !== job.id) return false;
+    current = now;
+  }
+  return false;
 }
