@@ -60,19 +60,27 @@ export class ChunkStore {
     );
   }
 
-  async putChunk(volumeId: string, index: number, data: Uint8Array): Promise<string> {
+  /** `signal` aborts the request and any SDK retry of it (a writer's lease ending). */
+  async putChunk(volumeId: string, index: number, data: Uint8Array, signal?: AbortSignal): Promise<string> {
     const out = await this.s3.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index), Body: data }),
+      { abortSignal: signal },
     );
     if (!out.VersionId) throw new Error(`bucket ${this.bucket} is not versioned`);
     return out.VersionId;
   }
 
   /** A chunk's bytes at a version, or its latest; undefined when it never existed (sparse). */
-  async getChunk(volumeId: string, index: number, versionId?: string): Promise<Uint8Array | undefined> {
+  async getChunk(
+    volumeId: string,
+    index: number,
+    versionId?: string,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array | undefined> {
     try {
       const out = await this.s3.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index), VersionId: versionId }),
+        { abortSignal: signal },
       );
       return await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
     } catch (e) {
@@ -82,8 +90,8 @@ export class ChunkStore {
   }
 
   /** The latest version of every existing chunk of a volume, in chunk order, a page at a time. */
-  async *listChunks(volumeId: string): AsyncGenerator<ChunkRef> {
-    for await (const page of this.versionPages(chunkPrefix(volumeId))) {
+  async *listChunks(volumeId: string, signal?: AbortSignal): AsyncGenerator<ChunkRef> {
+    for await (const page of this.versionPages(chunkPrefix(volumeId), signal)) {
       for (const v of page.Versions ?? []) {
         if (v.IsLatest && v.Key && v.VersionId) yield [indexOfChunkKey(v.Key), v.VersionId];
       }
@@ -91,7 +99,10 @@ export class ChunkStore {
   }
 
   /** Pages of ListObjectVersions under a prefix, in key order. */
-  private async *versionPages(prefix: string): AsyncGenerator<ListObjectVersionsCommandOutput> {
+  private async *versionPages(
+    prefix: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ListObjectVersionsCommandOutput> {
     let keyMarker: string | undefined;
     let versionMarker: string | undefined;
     do {
@@ -102,6 +113,7 @@ export class ChunkStore {
           KeyMarker: keyMarker,
           VersionIdMarker: versionMarker,
         }),
+        { abortSignal: signal },
       );
       yield out;
       keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
@@ -183,37 +195,43 @@ export class ChunkStore {
    * Writes a manifest from a sorted stream of entries; returns how many chunks it holds.
    * Memory holds one part: a manifest longer than that is written as parts under an index.
    */
-  async writeManifest(key: string, entries: AsyncIterable<ChunkRef>): Promise<number> {
+  async writeManifest(key: string, entries: AsyncIterable<ChunkRef>, signal?: AbortSignal): Promise<number> {
     let part: ChunkRef[] = [];
     let parts = 0;
     let total = 0;
     for await (const entry of entries) {
       if (part.length === MANIFEST_PART_ENTRIES) {
-        await this.writeManifestPart(key, ++parts, part);
+        await this.writeManifestPart(key, ++parts, part, signal);
         part = [];
       }
       part.push(entry);
       total++;
     }
     if (parts === 0) {
-      await this.writeManifestPart(key, 0, part);
+      await this.writeManifestPart(key, 0, part, signal);
     } else {
-      await this.writeManifestPart(key, ++parts, part);
-      await this.writeManifestIndex(key, parts);
+      await this.writeManifestPart(key, ++parts, part, signal);
+      await this.writeManifestIndex(key, parts, signal);
     }
     return total;
   }
 
   /** Writes part `part` of a manifest; part 0 is the whole manifest in one object. */
-  async writeManifestPart(key: string, part: number, entries: readonly ChunkRef[]): Promise<void> {
+  async writeManifestPart(
+    key: string,
+    part: number,
+    entries: readonly ChunkRef[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.putText(
       part === 0 ? key : manifestPartKey(key, part),
       entries.map(formatManifestLine).join(''),
+      signal,
     );
   }
 
-  async writeManifestIndex(key: string, parts: number): Promise<void> {
-    await this.putText(key, formatManifestIndex(parts));
+  async writeManifestIndex(key: string, parts: number, signal?: AbortSignal): Promise<void> {
+    await this.putText(key, formatManifestIndex(parts), signal);
   }
 
   /** The objects a manifest is stored in (its key and its parts), for deletion. */
@@ -233,7 +251,7 @@ export class ChunkStore {
       yield { value: parseRunLine(line), next };
   }
 
-  private async putText(key: string, text: string): Promise<void> {
+  private async putText(key: string, text: string, signal?: AbortSignal): Promise<void> {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -241,6 +259,7 @@ export class ChunkStore {
         Body: Buffer.from(text),
         ContentType: 'text/plain',
       }),
+      { abortSignal: signal },
     );
   }
 
@@ -301,78 +320,5 @@ export class ChunkStore {
         }),
       );
     }
-  }
-
-  /**
-   * putChunk for a writer under a lease: the request (and any SDK retry) is aborted when
-   * `signal` fires, so it cannot outlive the lease.
-   */
-  async putChunkFenced(
-    volumeId: string,
-    index: number,
-    data: Uint8Array,
-    signal: AbortSignal,
-  ): Promise<string> {
-    const out = await this.s3.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index), Body: data }),
-      { abortSignal: signal },
-    );
-    if (!out.VersionId) throw new Error(`bucket ${this.bucket} is not versioned`);
-    return out.VersionId;
-  }
-
-  /** getChunk (latest version) for a writer under a lease, aborted when `signal` fires. */
-  async getChunkFenced(
-    volumeId: string,
-    index: number,
-    signal: AbortSignal,
-  ): Promise<Uint8Array | undefined> {
-    try {
-      const out = await this.s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: chunkKey(volumeId, index) }),
-        { abortSignal: signal },
-      );
-      return await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-    } catch (e) {
-      if (e instanceof NoSuchKey || (e as Error).name === 'NoSuchKey') return undefined;
-      throw e;
-    }
-  }
-
-  /**
-   * A scan manifest written under a lease: the listing (latest version of every chunk of the
-   * volume) and the manifest PUT are all aborted when `signal` fires. Returns the chunk count.
-   */
-  async writeScanManifestFenced(key: string, volumeId: string, signal: AbortSignal): Promise<number> {
-    const parts: string[] = [];
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const out = await this.s3.send(
-        new ListObjectVersionsCommand({
-          Bucket: this.bucket,
-          Prefix: chunkPrefix(volumeId),
-          KeyMarker: keyMarker,
-          VersionIdMarker: versionMarker,
-        }),
-        { abortSignal: signal },
-      );
-      for (const v of out.Versions ?? []) {
-        if (v.IsLatest && v.Key && v.VersionId)
-          parts.push(formatManifestLine([indexOfChunkKey(v.Key), v.VersionId]));
-      }
-      keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
-      versionMarker = out.IsTruncated ? out.NextVersionIdMarker : undefined;
-    } while (keyMarker);
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: Buffer.from(parts.join('')),
-        ContentType: 'text/plain',
-      }),
-      { abortSignal: signal },
-    );
-    return parts.length;
   }
 }

@@ -350,12 +350,12 @@ export class Gateway {
         if (isWholeChunk(span, volume.chunkSizeBytes)) {
           body = slice;
         } else {
-          const current = await store.getChunkFenced(volumeId, span.index, this.requestSignal());
+          const current = await store.getChunk(volumeId, span.index, undefined, this.requestSignal());
           body = new Uint8Array(volume.chunkSizeBytes);
           if (current) body.set(current.subarray(0, volume.chunkSizeBytes));
           body.set(slice, span.start);
         }
-        const versionId = await store.putChunkFenced(volumeId, span.index, body, this.requestSignal());
+        const versionId = await store.putChunk(volumeId, span.index, body, this.requestSignal());
         this.chunkWrites++;
         const seq = (this.seq.get(volumeId) ?? 0) + 1;
         this.seq.set(volumeId, seq);
@@ -483,9 +483,10 @@ export class Gateway {
         for (const [volumeId, volume] of this.volumes) {
           const key = scanManifestKey(g.id, syncId, volumeId);
           const store = this.deps.stores[volume.site];
-          await this.untilLands('a scan manifest', () =>
-            store.writeScanManifestFenced(key, volumeId, this.requestSignal()),
-          );
+          await this.untilLands('a scan manifest', () => {
+            const signal = this.requestSignal();
+            return store.writeManifest(key, store.listChunks(volumeId, signal), signal);
+          });
           scan[volumeId] = key;
         }
       }

@@ -20,6 +20,11 @@ interface Case {
  */
 const CASES: Record<Topology, Case[]> = {
   'per-site': [
+    {
+      seed: 7,
+      later: true,
+      found: 'none: sync abort, killed drivers and ingest workers, link stalls past the lease',
+    },
     { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
     {
       seed: 42,
@@ -28,6 +33,11 @@ const CASES: Record<Topology, Case[]> = {
     },
   ],
   shared: [
+    {
+      seed: 8,
+      later: true,
+      found: 'none: sync abort, killed drivers and ingest workers, link stalls past the lease',
+    },
     { seed: 21, found: 'a zero-length write never settles; the cut that waits for it never ends' },
     {
       seed: 41,
