@@ -238,6 +238,11 @@ export interface PlanProgress {
 }
 
 export interface CommitProgress {
+  /**
+   * This commit attempt's id, part of its manifest keys: an attempt that overlaps another (a
+   * driver whose lease ran out mid-step) writes beside it, never over a committed RP's manifests.
+   */
+  attempt: string;
   /** Index into SyncJob.pairIds of the pair whose manifests are being written. */
   pair: number;
   /** Which manifest of the pair: the primary site's, then the secondary site's. */

@@ -4,6 +4,7 @@ import { resumeGroup } from '../../shared/usecases/groups';
 import { startSync } from '../../shared/usecases/sync/index';
 import { type SoakCommand, soakCommands, type WriteKind } from './commands';
 import type { Violation } from './oracle';
+import { dumpGroupState } from './state-dump';
 import { COPY_WORKERS, SoakRun, type SoakStack, withTimeout } from './system';
 
 export interface SoakOptions {
@@ -55,6 +56,9 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
         for (const v of run.oracle.violations)
           run.log(`  violation at step ${v.step} [${v.kind}]: ${v.detail}`);
         for (const n of run.notes) run.log(`  note: ${n}`);
+        if (run.oracle.violations.length > 0)
+          for (const line of await dumpGroupState(run.deps, run.groupId).catch((e: Error) => [e.message]))
+            run.log(`  state: ${line}`);
       }
       if (run.oracle.violations.length > 0) throw new Error('invariant violated after the last step');
     },

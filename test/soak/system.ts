@@ -46,7 +46,7 @@ export class SoakStack {
 
   private constructor(readonly h: Harness) {
     // A killed driver keeps its driver lease until it expires: short, so syncs end soon after.
-    h.deps.config.driverLeaseSeconds = 2;
+    h.deps.config.driverLeaseSeconds = 10;
     this.runtime = this.newRuntime();
     this.countCopies();
   }

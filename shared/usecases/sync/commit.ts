@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { keys } from '../../aws/keys';
 import { stepBudgetChunks } from '../../config';
 import { type Deps, isoNow } from '../../deps';
@@ -22,7 +23,7 @@ import { failSync, lastRecoveryPoint, manifestKey, type StepResult, setJob } fro
 
 type TaskPosition = CommitProgress['task'];
 
-const START: CommitProgress = {
+const START: Omit<CommitProgress, 'attempt'> = {
   pair: 0,
   site: 'primary',
   pairTask: 0,
@@ -46,7 +47,7 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
   const pairIds = job.pairIds ?? [];
   const last = await lastRecoveryPoint(deps, group);
   const budget = stepBudgetChunks(deps.config);
-  let progress = job.commit ?? START;
+  let progress = job.commit ?? { ...START, attempt: randomBytes(4).toString('hex') };
   let written = 0;
   while (progress.pair < pairIds.length && written < budget) {
     const pair = pairs.get(pairIds[progress.pair]);
@@ -88,8 +89,8 @@ function nextManifest(
       pairId: pair.id,
       primaryVolumeId: pair.primaryVolumeId,
       secondaryVolumeId: pair.secondaryVolumeId,
-      primaryManifestKey: scanKey ?? manifestKey(group.id, job.rpId, pair.primaryVolumeId),
-      secondaryManifestKey: manifestKey(group.id, job.rpId, pair.secondaryVolumeId),
+      primaryManifestKey: scanKey ?? manifestKey(group.id, job.rpId, progress.attempt, pair.primaryVolumeId),
+      secondaryManifestKey: manifestKey(group.id, job.rpId, progress.attempt, pair.secondaryVolumeId),
       chunks: progress.chunks,
       bytes: progress.chunks * volume.chunkSizeBytes,
     },
@@ -122,7 +123,12 @@ async function writeSlice(
   const store = deps.stores[primary ? group.primarySite : group.secondarySite];
   const prior = last?.volumes.find((v) => v.pairId === pair.id);
   const priorKey = primary ? prior?.primaryManifestKey : prior?.secondaryManifestKey;
-  const key = manifestKey(group.id, job.rpId, primary ? pair.primaryVolumeId : pair.secondaryVolumeId);
+  const key = manifestKey(
+    group.id,
+    job.rpId,
+    progress.attempt,
+    primary ? pair.primaryVolumeId : pair.secondaryVolumeId,
+  );
   const previous = new StreamCursor<ChunkRef, ManifestPosition>(
     (from) => (priorKey ? store.readManifestFrom(priorKey, from) : noEntries()),
     progress.previous,
@@ -232,8 +238,15 @@ async function commitRecoveryPoint(
       bytes: progress.bytes,
       volumes: progress.volumes,
     };
-    // Invisible until the group lists its number, so an earlier attempt's item may be replaced.
-    await deps.table.put(keys.recoveryPoint(group.id, rp.number), rp);
+    // The first item written wins: an overlapping attempt commits that one, never its own.
+    const first = await deps.table.put(keys.recoveryPoint(group.id, rp.number), rp, {
+      expr: 'attribute_not_exists(pk)',
+    });
+    if (!first) {
+      const stored = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
+      if (!stored) throw new Error(`the item of ${job.rpId} vanished while committing`);
+      rp = stored;
+    }
     if (!(await publish(deps, group, job, rp)))
       return failSync(deps, job, 'the group changed under the commit (role epoch or sync)');
   }

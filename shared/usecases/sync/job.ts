@@ -19,8 +19,8 @@ export interface StoredChangeBatch {
 export type StepResult = 'progress' | 'waiting' | 'done';
 
 export const rpIdOf = (n: number) => `rp-${pad(n, 6)}`;
-export const manifestKey = (groupId: string, rpId: string, volumeId: string) =>
-  `manifests/${groupId}/${rpId}/${volumeId}.txt`;
+export const manifestKey = (groupId: string, rpId: string, attempt: string, volumeId: string) =>
+  `manifests/${groupId}/${rpId}/${attempt}/${volumeId}.txt`;
 
 export async function lastRecoveryPoint(deps: Deps, group: Group): Promise<RecoveryPoint | undefined> {
   if (!group.lastRp) return undefined;
