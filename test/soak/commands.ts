@@ -312,6 +312,24 @@ export class StallStep extends Step {
   }
 }
 
+/** A second runtime (scheduler, sync drivers, workers) runs beside the first for a while. */
+export class ExtraRuntimeStep extends Step {
+  constructor(readonly forMs: number) {
+    super();
+  }
+
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    const extra = r.stack.extraRuntime();
+    await new Promise((res) => setTimeout(res, this.forMs));
+    if ((await withTimeout(extra.stop(), 30_000)) === 'timeout')
+      r.notes.push(`step ${m.step}: the extra runtime took over 30 s to stop`);
+  }
+
+  toString(): string {
+    return `extraRuntime(${this.forMs}ms)`;
+  }
+}
+
 export class DeliveryStep extends Step {
   constructor(readonly mode: 'normal' | 'duplicate' | 'hold' | 'release') {
     super();
@@ -493,5 +511,6 @@ export function laterFaults(): fc.Arbitrary<SoakCommand>[] {
       )
       .map(([point, ms]) => new KillIngestStep(point, ms)),
     fc.integer({ min: 500, max: 4500 }).map((ms) => new StallStep(ms)),
+    fc.integer({ min: 1000, max: 8000 }).map((ms) => new ExtraRuntimeStep(ms)),
   ];
 }

@@ -55,6 +55,20 @@ export class SoakStack {
     return new SoakStack(await startHarness({ topology, leaseSeconds: 3, copyVisibilitySeconds: 2 }));
   }
 
+  /**
+   * A runtime beside the stack's, as concurrent Lambda invocations of the scheduler and the
+   * sync driver run beside each other; the caller stops it.
+   */
+  extraRuntime(): LocalRuntime {
+    return new LocalRuntime(this.h.deps, {
+      copyWorkers: 1,
+      tickMs: 100,
+      syncPollMs: 30,
+      copyVisibilitySeconds: 2,
+    }).start();
+  }
+
+  /** Starts a runtime and makes it the stack's: the one the steps drive, kill and stop. */
   newRuntime(): LocalRuntime {
     const runtime = new LocalRuntime(this.h.deps, {
       copyWorkers: COPY_WORKERS,
@@ -65,6 +79,7 @@ export class SoakStack {
       shouldStopIngest: (point) => this.killIngest === point,
     }).start();
     this.h.runtime = runtime;
+    this.runtime = runtime;
     return runtime;
   }
 
