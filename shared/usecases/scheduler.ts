@@ -3,7 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes, loadPairs } from './groups';
-import { startSync } from './sync/index';
+import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
   started: string[];
@@ -28,6 +28,16 @@ export async function tick(deps: Deps): Promise<TickResult> {
   return result;
 }
 
+/**
+ * Whether every pair is in the last RP: decided by the RP itself, which the commit point makes
+ * visible, not by the pairs' firstRp, which is set just after it (a tick between the two
+ * would start a sync with nothing to do, and refuse pair changes meanwhile).
+ */
+async function allPairsReplicated(deps: Deps, group: Group): Promise<boolean> {
+  const last = await lastRecoveryPoint(deps, group);
+  return (await loadPairs(deps, group.id)).every((p) => inRecoveryPoint(last, p));
+}
+
 async function tickGroup(deps: Deps, group: Group, now: number, result: TickResult): Promise<void> {
   for (const syncId of group.openSyncs ?? []) {
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
@@ -43,7 +53,7 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     group.sync.mode === 'continuous' &&
     group.lastRp &&
     (await backlogBytes(deps, group)) === 0 &&
-    (await loadPairs(deps, group.id)).every((p) => p.firstRp !== undefined)
+    (await allPairsReplicated(deps, group))
   )
     return;
   try {
