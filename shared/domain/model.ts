@@ -153,8 +153,6 @@ export interface Barrier {
   batches: number;
   /** Batch numbers whose send failed: their writes were never acknowledged. */
   missing: number[];
-  /** Set when the epoch was sealed for a crashed gateway after its queue drained. */
-  recovered?: boolean;
   sealedAt: string;
 }
 

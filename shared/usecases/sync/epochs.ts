@@ -55,7 +55,6 @@ export async function epochsComplete(
       }
       return lost(`epoch ${e} has no barrier: its gateway stopped without closing it`);
     }
-    if (b.recovered) continue;
     const have = stored.get(e) ?? new Set();
     for (let n = 0; n < b.batches; n++) {
       if (b.missing.includes(n) || have.has(`${b.session}#${n}`)) continue;
