@@ -86,11 +86,16 @@ export function leaseIsLive(lease: { expiresAt: number } | undefined, now: numbe
   return lease !== undefined && lease.expiresAt > now;
 }
 
-/** Whether a scheduled or continuous group is due for its next sync. */
+/**
+ * Whether a scheduled or continuous group is due for its next sync. A scheduled group counts
+ * its interval from the later of the last start and the last RP's cut: a cut comes some time
+ * after its sync starts, so counting from the start alone would put RPs closer than the interval.
+ */
 export function syncDue(group: Group, now: number): boolean {
   if (group.status !== 'optimal' || group.activeSync) return false;
   if (group.sync.mode === 'manual') return false;
   if (group.sync.mode === 'continuous') return true;
-  const last = group.lastSyncStartedAt ? Date.parse(group.lastSyncStartedAt) : 0;
-  return now - last >= group.sync.intervalSeconds * 1000;
+  const started = group.lastSyncStartedAt ? Date.parse(group.lastSyncStartedAt) : 0;
+  const cut = group.lastRp ? Date.parse(group.lastRp.cutAt) : 0;
+  return now - Math.max(started, cut) >= group.sync.intervalSeconds * 1000;
 }

@@ -326,6 +326,36 @@ describe('syncDue', () => {
       false,
     ],
     [
+      'scheduled, interval elapsed since the start but not since the cut',
+      {
+        sync: { mode: 'scheduled', intervalSeconds: 600 },
+        lastSyncStartedAt: iso(now - 600_000),
+        lastRp: {
+          id: 'rp-000000000001',
+          number: 1,
+          epoch: 3,
+          cutAt: iso(now - 599_000),
+          committedAt: iso(now - 500_000),
+        },
+      },
+      false,
+    ],
+    [
+      'scheduled, interval elapsed since the cut',
+      {
+        sync: { mode: 'scheduled', intervalSeconds: 600 },
+        lastSyncStartedAt: iso(now - 700_000),
+        lastRp: {
+          id: 'rp-000000000001',
+          number: 1,
+          epoch: 3,
+          cutAt: iso(now - 600_000),
+          committedAt: iso(now - 500_000),
+        },
+      },
+      true,
+    ],
+    [
       'scheduled, overdue but a sync is running',
       {
         sync: { mode: 'scheduled', intervalSeconds: 600 },
