@@ -8,5 +8,7 @@ export default defineConfig({
     // Integration files each start their own emulators; two at a time fits two cores.
     maxWorkers: 2,
     fileParallelism: true,
+    // The handlers' Powertools Logger stays quiet in tests unless a run asks for a level.
+    env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT' },
   },
 });

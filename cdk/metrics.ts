@@ -1,25 +1,15 @@
 import { Duration } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { DIMENSIONS, NAMESPACE } from '../shared/telemetry-names';
 
 /**
  * The custom metrics the alarms and the dashboard read, as CloudWatch embedded metric format
- * (EMF) lines the app writes to stdout: namespace `Volmirror`, dimension sets
+ * (EMF) records the scheduler writes to stdout each tick through Powertools Metrics
+ * (lambdas/group-metrics.ts): namespace `Volmirror`, dimension sets
  * [["Deployment"], ["Deployment", "GroupId"]] so that the Deployment-only series, read with
- * Maximum, is the worst group. The scheduler emits them each tick (lambdas/emf.ts);
- * VolmirrorBytesReplicated is not emitted yet.
+ * Maximum, is the worst group. VolmirrorBytesReplicated is not emitted yet.
  */
-export const NAMESPACE = 'Volmirror';
-
-export const CUSTOM_METRICS = {
-  /** Age of each group's newest committed RP, emitted by every scheduler tick. */
-  recoveryPointAge: 'VolmirrorRecoveryPointAgeSeconds',
-  /** Groups in `paused` status (link down, needs attention), emitted by every tick. */
-  pausedGroups: 'VolmirrorPausedGroups',
-  /** Change-record bytes not yet in an RP (the reserved capacity), per group. */
-  backlogBytes: 'VolmirrorBacklogBytes',
-  /** Bytes copied to the secondary, per group, emitted by the copy worker. */
-  bytesReplicated: 'VolmirrorBytesReplicated',
-} as const;
+export { CUSTOM_METRICS, DIMENSIONS, NAMESPACE, SERVICE_NAME } from '../shared/telemetry-names';
 
 /** Lines at level ERROR in a function's JSON log, counted by a metric filter per function. */
 export const LOGGED_ERRORS_NAMESPACE = 'Volmirror/LoggedErrors';
@@ -33,7 +23,7 @@ export function deploymentMetric(
   return new Metric({
     namespace: NAMESPACE,
     metricName: name,
-    dimensionsMap: { Deployment: deployment },
+    dimensionsMap: { [DIMENSIONS.deployment]: deployment },
     statistic,
     period: Duration.minutes(1),
     region,

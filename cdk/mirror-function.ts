@@ -11,7 +11,7 @@ import {
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { FilterPattern, LogGroup, MetricFilter, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { LOGGED_ERRORS_NAMESPACE } from './metrics';
+import { LOGGED_ERRORS_NAMESPACE, NAMESPACE, SERVICE_NAME } from './metrics';
 import { acknowledgeWildcardResources } from './nag';
 
 export interface MirrorFunctionProps {
@@ -83,11 +83,19 @@ export class MirrorFunction extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup,
-      // JSON records carry `level`, which the LoggedErrors metric filter matches on.
+      // JSON records carry `level`, which the LoggedErrors metric filter matches on; the
+      // Powertools Logger writes its JSON lines as they are, with `level` in capitals.
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,
       systemLogLevelV2: SystemLogLevel.WARN,
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      environment: {
+        ...props.environment,
+        NODE_OPTIONS: '--enable-source-maps',
+        // Powertools (lambdas/observability.ts, lambdas/group-metrics.ts): the `service` key of
+        // every log line, and the namespace the alarms read the EMF metrics from.
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: NAMESPACE,
+      },
       bundling: {
         minify: true,
         sourceMap: true,

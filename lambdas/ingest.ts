@@ -1,21 +1,36 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Deps } from '../shared/deps';
-import { ingestChangeBatch } from '../shared/usecases/ingest';
+import { ingestChangeBatch, parseChangeBatch } from '../shared/usecases/ingest';
 import { lambdaDeps } from './deps';
-import { type FailureSink, partialBatch } from './sqs-batch';
+import { type InvocationContext, invocationLogger, logger } from './observability';
+import { type FailureSink, processRecords } from './sqs-records';
 
 /** Change-record queue -> control table. Failed messages are retried alone (partial batch response). */
 export function makeIngestHandler(
   getDeps: () => Deps,
-  opts: { onFailure?: FailureSink } = {},
-): (event: SQSEvent) => Promise<SQSBatchResponse> {
-  return (event) => {
+  opts: { logger?: Logger; onFailure?: FailureSink } = {},
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
+  return (event, context) => {
     const deps = getDeps();
+    const log = invocationLogger(opts.logger ?? logger, context);
     // Each batch is stored under its own key, so the records of one event are independent.
-    return partialBatch(event, 'ingest', (record) => ingestChangeBatch(deps, record.body), {
-      concurrent: true,
-      onFailure: opts.onFailure,
-    });
+    return processRecords(
+      event,
+      log,
+      'ingest',
+      async (record, recordLog) => {
+        const batch = parseChangeBatch(record.body);
+        const volumes = new Set(batch.records.map((r) => r.volumeId));
+        recordLog.appendKeys({
+          groupId: batch.groupId,
+          volumeId: volumes.size === 1 ? [...volumes][0] : undefined,
+        });
+        const outcome = await ingestChangeBatch(deps, record.body);
+        recordLog.debug('change batch ingested', { outcome, epoch: batch.epoch, batch: batch.batch });
+      },
+      { parallel: true, onFailure: opts.onFailure },
+    );
   };
 }
 

@@ -1,15 +1,17 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import type { Deps } from '../shared/deps';
 import { checkId } from '../shared/domain/ids';
 import { driveSync, type StepResult } from '../shared/usecases/sync/index';
 import { lambdaDeps } from './deps';
+import { type InvocationContext, invocationLogger, logger } from './observability';
 
 export interface SyncEvent {
   groupId: string;
   syncId: string;
 }
 
-export type SyncContext = Pick<Context, 'getRemainingTimeInMillis'>;
+export type SyncContext = Pick<Context, 'getRemainingTimeInMillis'> & InvocationContext;
 
 /** Left of the invocation's time when the driver stops taking steps: one step and the lease release fit in it. */
 const STOP_MARGIN_MS = 10_000;
@@ -21,21 +23,29 @@ const STOP_MARGIN_MS = 10_000;
  */
 export function makeSyncHandler(
   getDeps: () => Deps,
-  opts: { pollMs?: number } = {},
+  opts: { pollMs?: number; logger?: Logger } = {},
 ): (event: SyncEvent, context: SyncContext) => Promise<{ result: StepResult }> {
   return async (event, context) => {
+    const log = invocationLogger(opts.logger ?? logger, context);
     const groupId = checkId(event.groupId, 'groupId');
     const syncId = checkId(event.syncId, 'syncId');
+    log.appendKeys({ groupId, syncId });
     const deadline = Date.now() + context.getRemainingTimeInMillis() - STOP_MARGIN_MS;
-    const result = await driveSync(
-      getDeps(),
-      groupId,
-      syncId,
-      deadline,
-      opts.pollMs ?? 1000,
-      () => context.getRemainingTimeInMillis() < STOP_MARGIN_MS,
-    );
-    return { result };
+    try {
+      const result = await driveSync(
+        getDeps(),
+        groupId,
+        syncId,
+        deadline,
+        opts.pollMs ?? 1000,
+        () => context.getRemainingTimeInMillis() < STOP_MARGIN_MS,
+      );
+      log.info('sync drive ended', { result });
+      return { result };
+    } catch (e) {
+      log.error('sync drive failed', e as Error);
+      throw e;
+    }
   };
 }
 

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { makeCopyHandler } from '../lambdas/copy';
 import { makeIngestHandler } from '../lambdas/ingest';
 import { makeSchedulerHandler } from '../lambdas/scheduler';
@@ -30,11 +32,15 @@ export interface RuntimeOptions {
   copyVisibilitySeconds?: number;
   /** The time each sync invocation may run, as the sync Lambda's timeout (15 minutes by default). */
   syncBudgetMs?: number;
+  /** Where the handlers log; by default the Logger the deployed handlers use (lambdas/observability.ts). */
+  logger?: Logger;
 }
 
 export const INGEST_POLLERS = 2;
 const SYNC_BUDGET_MS = 15 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What Lambda's context tells a handler of its invocation, so local log lines carry a request id too. */
+const invocation = () => ({ awsRequestId: randomUUID() });
 
 interface Driver {
   kill(): void;
@@ -57,18 +63,23 @@ export class LocalRuntime {
   /** Scheduler ticks run so far, so a test can wait for ticks to pass instead of for time. */
   ticks = 0;
 
-  private readonly ingest = makeIngestHandler(() => this.deps, {
-    onFailure: (_, e) => this.report('ingest', e),
-  });
-  private readonly scheduler = makeSchedulerHandler(() => this.deps, {
-    invokeSync: async (event) => this.drive(event.groupId, event.syncId),
-    onGroupError: (groupId, error) => this.report(`tick ${groupId}`, new Error(error)),
-  });
+  private readonly ingest: ReturnType<typeof makeIngestHandler>;
+  private readonly scheduler: ReturnType<typeof makeSchedulerHandler>;
 
   constructor(
     private readonly deps: Deps,
     private readonly opts: RuntimeOptions = {},
-  ) {}
+  ) {
+    this.ingest = makeIngestHandler(() => this.deps, {
+      logger: opts.logger,
+      onFailure: (_, e) => this.report('ingest', e),
+    });
+    this.scheduler = makeSchedulerHandler(() => this.deps, {
+      invokeSync: async (event) => this.drive(event.groupId, event.syncId),
+      logger: opts.logger,
+      onGroupError: (groupId, error) => this.report(`tick ${groupId}`, new Error(error)),
+    });
+  }
 
   start(): this {
     for (const site of this.deps.config.sites) {
@@ -114,7 +125,7 @@ export class LocalRuntime {
         if (shouldStop?.('before-handle', messages)) return;
         let failed: Set<string>;
         try {
-          const out = await this.ingest(this.eventFor(site, queue, messages));
+          const out = await this.ingest(this.eventFor(site, queue, messages), invocation());
           failed = new Set(out.batchItemFailures.map((f) => f.itemIdentifier));
         } catch (e) {
           // The whole invocation failed: every message comes back after the visibility timeout.
@@ -136,6 +147,7 @@ export class LocalRuntime {
     const queue = this.deps.copyQueues[site];
     const copy = makeCopyHandler(() => this.deps, {
       shouldStop,
+      logger: this.opts.logger,
       onFailure: (_, e) => this.report('copy', e),
     });
     this.copyWorkersAlive++;
@@ -160,7 +172,7 @@ export class LocalRuntime {
         );
         let failed: Set<string>;
         try {
-          const out = await copy(this.eventFor(site, queue, messages));
+          const out = await copy(this.eventFor(site, queue, messages), invocation());
           failed = new Set(out.batchItemFailures.map((f) => f.itemIdentifier));
         } catch (e) {
           if (e instanceof WorkerStopped) return;
@@ -187,7 +199,7 @@ export class LocalRuntime {
   private async tickLoop(): Promise<void> {
     while (this.running) {
       try {
-        await this.scheduler();
+        await this.scheduler(undefined, invocation());
       } catch (e) {
         this.report('tick', e);
       }
@@ -206,9 +218,11 @@ export class LocalRuntime {
     let killed = false;
     const handler = makeSyncHandler(() => killableDeps(this.deps, () => killed), {
       pollMs: this.opts.syncPollMs ?? 50,
+      logger: this.opts.logger,
     });
     const budgetEnd = Date.now() + (this.opts.syncBudgetMs ?? SYNC_BUDGET_MS);
     const context = {
+      ...invocation(),
       getRemainingTimeInMillis: () => (this.running ? Math.max(0, budgetEnd - Date.now()) : 0),
     };
     const driver: Driver = {

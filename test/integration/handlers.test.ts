@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCopyHandler } from '../../lambdas/copy';
+import { groupMetricsPublisher } from '../../lambdas/group-metrics';
 import { makeIngestHandler } from '../../lambdas/ingest';
+import { logger } from '../../lambdas/observability';
 import { makeSchedulerHandler } from '../../lambdas/scheduler';
 import type { SyncEvent } from '../../lambdas/sync';
 import { makeSyncHandler } from '../../lambdas/sync';
@@ -15,7 +17,10 @@ import {
   randomBytesOf,
   startHarness,
   startRuntime,
+  syncAndWait,
 } from '../support/harness';
+import { verboseLogger } from '../support/sqs-fakes';
+import { jsonLinesOf } from '../support/stdout';
 import { readAll } from '../support/workload';
 
 const CHUNK = 64 * 1024;
@@ -106,19 +111,23 @@ describe('Lambda handlers with real-shaped events', () => {
     const { syncId } = await startSync(h.deps, g.groupId);
 
     const invoked: SyncEvent[] = [];
-    const metrics: string[] = [];
     const scheduler = makeSchedulerHandler(() => h.deps, {
       invokeSync: async (event) => {
         invoked.push(event);
       },
-      emitMetrics: (lines) => metrics.push(...lines),
+      metrics: groupMetricsPublisher(logger),
       deployment: 'test',
     });
-    const ticked = await scheduler();
+    const { result: ticked, lines } = await jsonLinesOf(() => scheduler());
     expect(ticked.driven).toBeGreaterThanOrEqual(1);
     expect(invoked).toContainEqual({ groupId: g.groupId, syncId });
-    const perGroup = metrics.map((l) => JSON.parse(l)).find((m) => m.GroupId === g.groupId);
-    expect(perGroup).toMatchObject({ Deployment: 'test', VolmirrorBacklogBytes: 3 * CHUNK });
+    // The EMF record Powertools wrote for the group: what CloudWatch turns into the alarms' series.
+    const perGroup = lines.find((m) => m.GroupId === g.groupId);
+    expect(perGroup).toMatchObject({
+      Deployment: 'test',
+      VolmirrorBacklogBytes: 3 * CHUNK,
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Volmirror' }] },
+    });
 
     const sync = makeSyncHandler(() => h.deps, { pollMs: 30 });
     // A bad event is refused before anything is read.
@@ -144,5 +153,42 @@ describe('Lambda handlers with real-shaped events', () => {
     expect(
       (await readAll(h, g.secondaries[0], view.recoveryPointId)).equals(await readAll(h, g.primaries[0])),
     ).toBe(true);
+  });
+
+  it('local runtime: the handlers it invokes log Powertools JSON lines with the invocation keys', async () => {
+    await h.runtime?.stop();
+    const g = await mirroredGroup(h, [{ sizeBytes: 4 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const { lines } = await jsonLinesOf(async () => {
+      startRuntime(h, { logger: verboseLogger() });
+      const gw = await openGateway(h, g.primaries[0]);
+      await gw.write(g.primaries[0], 0, randomBytesOf(2 * CHUNK, 9));
+      await gw.close();
+      await syncAndWait(h, g.groupId);
+      // Stopped inside the capture, so the drive's last line is written before it ends.
+      await h.runtime?.stop();
+    });
+    const requestId = expect.stringMatching(/^[0-9a-f-]{36}$/);
+    const common = { service: 'volmirror', timestamp: expect.any(String), awsRequestId: requestId };
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        ...common,
+        level: 'DEBUG',
+        message: 'change batch ingested',
+        messageId: expect.any(String),
+        groupId: g.groupId,
+        volumeId: g.primaries[0],
+      }),
+    );
+    const copied = lines.filter((l) => l.message === 'copy task done' && l.groupId === g.groupId);
+    expect(copied.length).toBeGreaterThanOrEqual(1);
+    for (const line of copied)
+      expect(line).toMatchObject({ ...common, level: 'INFO', syncId: expect.stringMatching(/^sync-/) });
+    expect(lines).toContainEqual(
+      expect.objectContaining({ ...common, level: 'INFO', message: 'sync drive ended', groupId: g.groupId }),
+    );
+    // The tick runs for all groups: no group's keys reach its lines.
+    const ticks = lines.filter((l) => l.message === 'tick done');
+    expect(ticks.length).toBeGreaterThanOrEqual(1);
+    for (const t of ticks) expect(t).not.toHaveProperty('groupId');
   });
 });
