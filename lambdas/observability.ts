@@ -26,3 +26,13 @@ export function invocationLogger(
   child.appendKeys({ awsRequestId: context?.awsRequestId, ...keys });
   return child;
 }
+
+/**
+ * The logger of an interactive local stack (`volmirror up`, the demo): warnings and errors only
+ * unless POWERTOOLS_LOG_LEVEL or LOG_LEVEL asks for more, because its stdout is the user's
+ * terminal or a `--json` reader, where per-task INFO lines do not belong.
+ */
+export function interactiveLogger(): Logger {
+  const level = process.env.POWERTOOLS_LOG_LEVEL || process.env.LOG_LEVEL || 'WARN';
+  return new Logger({ serviceName: SERVICE_NAME, logLevel: level as 'WARN' });
+}

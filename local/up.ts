@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { interactiveLogger } from '../lambdas/observability';
 import { buildClients, type Clients } from '../shared/aws/clients';
 import { buildDeps } from '../shared/deps';
 import { LocalApiServer } from './http-server';
@@ -178,7 +179,7 @@ export async function runUp(opts: UpOptions = {}): Promise<RunningStack> {
     stack = await LocalStack.start({ topology, endpoint });
     clients = buildClients(stack.config);
     const deps = buildDeps(stack.config, clients);
-    runtime = new LocalRuntime(deps).start();
+    runtime = new LocalRuntime(deps, { logger: interactiveLogger() }).start();
     const rt = runtime;
     // The runtime keeps its errors in memory; surface them in the log as they come.
     errorTimer = setInterval(() => {

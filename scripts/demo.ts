@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { interactiveLogger } from '../lambdas/observability';
 import { LocalApiServer } from '../local/http-server';
 import { LocalRuntime } from '../local/runtime';
 import { LocalStack } from '../local/stack';
@@ -46,7 +47,11 @@ async function main(): Promise<number> {
   const clients = buildClients(stack.config);
   const counter = new RequestCounter().attach(clients);
   const deps = buildDeps(stack.config, clients);
-  const runtime = new LocalRuntime(deps, { copyWorkers: 4, tickMs: 250 }).start();
+  const runtime = new LocalRuntime(deps, {
+    copyWorkers: 4,
+    tickMs: 250,
+    logger: interactiveLogger(),
+  }).start();
   const token = randomBytes(16).toString('hex');
   const api = await LocalApiServer.start(deps, token);
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
