@@ -89,8 +89,16 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
   const pastDeadline = () => opts.deadline !== undefined && Date.now() > opts.deadline;
   const outOfBudget = () => shrinkRuns >= maxShrinks || Date.now() - shrinkStart > budgetMs || pastDeadline();
 
+  const startErrors: string[] = [];
   const once = async (commands: SoakCommand[], runSeed: number): Promise<FailureKind[]> => {
-    const run = await SoakRun.create(stack, runSeed);
+    let run: SoakRun;
+    try {
+      run = await SoakRun.create(stack, runSeed);
+    } catch (e) {
+      startErrors.push(`run ${runSeed} could not start: ${(e as Error).message}`);
+      opts.log?.(startErrors[startErrors.length - 1]);
+      return ['error'];
+    }
     last = run;
     run.log = opts.log ?? (() => undefined);
     const failures: FailureKind[] = [];
@@ -181,7 +189,7 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
     ok: !details.failed,
     violations: shown?.oracle.violations ?? [],
     summary: shown ? summarize(shown) : '',
-    notes: shown?.notes ?? [],
+    notes: [...startErrors, ...(shown?.notes ?? [])],
     minimal,
     counts,
     interrupted,
@@ -307,7 +315,7 @@ export function formatResult(r: SoakResult): string {
   const m = r.minimal;
   if (m) {
     lines.push(
-      `minimal reproduction: seed ${m.seed}, path ${m.path}, ${m.steps.length} step(s), breaks ${m.kind} (shrunk in ${m.shrinkRuns} run(s), ${m.shrinkSeconds} s):`,
+      `minimal reproduction: seed ${m.seed}, path ${m.path}, ${m.steps.length} step(s), breaks ${m.kind}${m.shrinkRuns > 0 ? ` (shrunk in ${m.shrinkRuns} run(s), ${m.shrinkSeconds} s)` : ''}:`,
       ...m.steps.map((s, i) => `  ${i + 1}. ${s}`),
       `replay: ${m.command}`,
     );
