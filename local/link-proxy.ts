@@ -17,6 +17,27 @@ export interface Degradation {
   delayMs: number;
 }
 
+/** What a link proxy did, counted where it happened: the fault injections and the requests they hit. */
+export interface LinkCounters {
+  /** cutLink() calls that cut a link that was up. */
+  cuts: number;
+  /** Connections reset or refused because the link was cut. */
+  connectionsCut: number;
+  /** heal() calls that cleared a cut or a degradation. */
+  heals: number;
+  /** degrade() calls: each opens a degradation window. */
+  degradeWindows: number;
+  /** Requests answered with 503 or 500 instead of being forwarded. */
+  answered503: number;
+  answered500: number;
+  /** Requests held for the degradation's delay before being answered or forwarded. */
+  delayed: number;
+  /** stall() calls that stalled a link that was flowing. */
+  stalls: number;
+  /** Connections whose held bytes were dropped because the client gave up during a stall. */
+  stalledDropped: number;
+}
+
 /**
  * A TCP proxy on loopback in front of one site's emulator. Cutting it resets every open
  * connection and refuses new ones, as a lost inter-site link would.
@@ -30,6 +51,17 @@ export class LinkProxy {
   /** Parses the requests of connections accepted while degraded; never listens itself. */
   private readonly front: HttpServer;
   private readonly upstreamAgent = new Agent({ keepAlive: true });
+  readonly counters: LinkCounters = {
+    cuts: 0,
+    connectionsCut: 0,
+    heals: 0,
+    degradeWindows: 0,
+    answered503: 0,
+    answered500: 0,
+    delayed: 0,
+    stalls: 0,
+    stalledDropped: 0,
+  };
 
   private constructor(
     private readonly server: Server,
@@ -56,6 +88,7 @@ export class LinkProxy {
       let proxy: LinkProxy | undefined;
       const server = createServer((client) => {
         if (!proxy || proxy.cut) {
+          if (proxy) proxy.counters.connectionsCut++;
           client.resetAndDestroy();
           return;
         }
@@ -95,6 +128,7 @@ export class LinkProxy {
           p.releasers.delete(flushHeld);
           // A client that gave up on a stalled request: what it sent is never delivered.
           if (held.length > 0) {
+            p.counters.stalledDropped++;
             held.length = 0;
             upstream.destroy();
           }
@@ -112,7 +146,9 @@ export class LinkProxy {
   }
 
   cutLink(): void {
+    if (!this.cut) this.counters.cuts++;
     this.cut = true;
+    this.counters.connectionsCut += this.sockets.size;
     for (const s of this.sockets) s.resetAndDestroy();
     this.sockets.clear();
   }
@@ -126,20 +162,27 @@ export class LinkProxy {
     if (!(d.errorRate >= 0 && d.errorRate <= 1)) throw new Error('error rate must be between 0 and 1');
     if (!(d.delayMs >= 0)) throw new Error('delay must be zero or more milliseconds');
     this.degradation = { ...d };
+    this.counters.degradeWindows++;
     for (const s of this.sockets) s.resetAndDestroy();
     this.sockets.clear();
   }
 
   /** Restores the link: no cut, no degradation. */
   heal(): void {
+    if (this.cut || this.degradation) this.counters.heals++;
     this.cut = false;
     this.degradation = undefined;
   }
 
   private async forwardDegraded(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const d = this.degradation;
-    if (d && d.delayMs > 0) await new Promise((r) => setTimeout(r, d.delayMs));
+    if (d && d.delayMs > 0) {
+      this.counters.delayed++;
+      await new Promise((r) => setTimeout(r, d.delayMs));
+    }
     if (d && Math.random() < d.errorRate) {
+      if (d.status === 503) this.counters.answered503++;
+      else this.counters.answered500++;
       req.resume();
       const e = errorBody(req, d.status);
       res.writeHead(d.status, { 'content-type': e.type, 'content-length': Buffer.byteLength(e.body) });
@@ -170,6 +213,7 @@ export class LinkProxy {
    * release(); bytes of a client that closes meanwhile are dropped, never delivered.
    */
   stall(): void {
+    if (!this.stalled) this.counters.stalls++;
     this.stalled = true;
   }
 

@@ -114,6 +114,7 @@ export class SecondGatewayStep extends Step {
   }
 
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    r.counts.add('second-gateway-attempts');
     const openedAt = m.tick();
     const second = await withTimeout(
       Gateway.open(r.gatewayDeps, r.volumes[this.volume].primaryId, { renewEveryMs: 100 }).catch(
@@ -215,6 +216,7 @@ export class RestartRuntimeStep extends Step {
     if ((await withTimeout(s.runtime.stop(), 30_000)) === 'timeout')
       r.notes.push(`step ${m.step}: the runtime took over 30 s to stop`);
     s.newRuntime();
+    r.counts.add('runtime-restarts');
   }
 
   toString(): string {
@@ -225,6 +227,7 @@ export class RestartRuntimeStep extends Step {
 /** The gateway dies without sealing its epoch; a new one takes over once the lease allows. */
 export class CrashGatewayStep extends Step {
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    if (r.gateway) r.counts.add('gateway-crashes');
     r.gateway?.abandon();
     r.gateway = undefined;
     await r.reopenGateway(m);
@@ -240,11 +243,16 @@ export class AbortSyncStep extends Step {
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
     const running = r.oracle.syncs.find((s) => s.committedAt === undefined && s.failedAt === undefined);
     if (!running) return;
+    r.counts.add('abort-requests');
     // Refused when the sync ended meanwhile: then there is nothing to abort.
-    await withTimeout(
-      abortSync(r.deps, r.groupId, running.syncId).catch(() => undefined),
+    const aborted = await withTimeout(
+      abortSync(r.deps, r.groupId, running.syncId).then(
+        () => true,
+        () => false,
+      ),
       15_000,
     );
+    if (aborted === true) r.counts.add('aborts-accepted');
   }
 
   toString(): string {
@@ -255,7 +263,7 @@ export class AbortSyncStep extends Step {
 /** Every sync driver dies mid-step and keeps its driver lease until it expires (a crashed Lambda). */
 export class KillDriversStep extends Step {
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
-    await r.stack.runtime.killDrivers();
+    r.counts.add('driver-kills', await r.stack.runtime.killDrivers());
   }
 
   toString(): string {
@@ -302,6 +310,7 @@ export class StallStep extends Step {
     await new Promise((res) => setTimeout(res, this.forMs));
     r.stack.h.stack.release(site);
     if (this.forMs < r.deps.config.leaseSeconds * 1000 * 0.8) return;
+    if (r.gateway) r.counts.add('gateways-fenced-by-stall');
     r.gateway?.abandon();
     r.gateway = undefined;
     await r.reopenGateway(m);
@@ -320,6 +329,7 @@ export class ExtraRuntimeStep extends Step {
 
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
     const extra = r.stack.extraRuntime();
+    r.counts.add('extra-runtimes');
     await new Promise((res) => setTimeout(res, this.forMs));
     if ((await withTimeout(extra.stop(), 30_000)) === 'timeout')
       r.notes.push(`step ${m.step}: the extra runtime took over 30 s to stop`);
@@ -364,6 +374,7 @@ export class PairStep extends Step {
         15_000,
       );
       v.member = removed !== true;
+      if (removed === true) r.counts.add('pair-removes');
       return;
     }
     const added = await withTimeout(
@@ -374,6 +385,7 @@ export class PairStep extends Step {
       r.membershipChanged(v);
       v.secondaryId = added.secondaryVolumeId;
       v.member = true;
+      r.counts.add('pair-adds');
     }
   }
 
@@ -389,10 +401,14 @@ export class SuspendStep extends Step {
 
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
     const change = this.suspend ? suspendGroup : resumeGroup;
-    await withTimeout(
-      change(r.deps, r.groupId).catch(() => undefined),
+    const changed = await withTimeout(
+      change(r.deps, r.groupId).then(
+        () => true,
+        () => false,
+      ),
       15_000,
     );
+    if (changed === true) r.counts.add(this.suspend ? 'suspends' : 'resumes');
   }
 
   toString(): string {

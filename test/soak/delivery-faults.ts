@@ -1,4 +1,5 @@
 import type { Queue } from '../../shared/aws/queues';
+import type { FaultCounts } from './fault-counts';
 
 export type DeliveryMode = 'normal' | 'duplicate' | 'hold';
 
@@ -10,7 +11,10 @@ export class DeliveryFaults {
   mode: DeliveryMode = 'normal';
   private held: { queue: Queue; body: string }[] = [];
 
-  constructor(private readonly random: () => number) {}
+  constructor(
+    private readonly random: () => number,
+    private readonly counts: FaultCounts,
+  ) {}
 
   get heldCount(): number {
     return this.held.length;
@@ -28,10 +32,14 @@ export class DeliveryFaults {
   private async send(queue: Queue, body: string): Promise<void> {
     if (this.mode === 'hold') {
       this.held.push({ queue, body });
+      this.counts.add('held-deliveries');
       return;
     }
     await queue.send(body);
-    if (this.mode === 'duplicate') await queue.send(body);
+    if (this.mode === 'duplicate') {
+      await queue.send(body);
+      this.counts.add('duplicate-deliveries');
+    }
   }
 
   /** Delivers the held messages, shuffled; those that cannot be sent yet stay held. */
@@ -45,6 +53,7 @@ export class DeliveryFaults {
     for (const [i, m] of batch.entries()) {
       try {
         await m.queue.send(m.body);
+        this.counts.add('released-deliveries');
       } catch {
         this.held.push(...batch.slice(i));
         return;

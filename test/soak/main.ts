@@ -1,73 +1,80 @@
-import type { Topology } from '../../local/stack';
-import { laterFaults, WRITE_KINDS, type WriteKind } from './commands';
-import { formatResult, runSoak } from './run';
+import { parseSoakArgs } from './args';
+import { laterFaults } from './commands';
+import { FaultCounts } from './fault-counts';
+import { formatResult, runSoak, type SoakResult } from './run';
 import { SoakStack } from './system';
 
 /**
- * `npm run soak -- --seed N --steps K [--runs R] [--topology per-site|shared] [--kinds a,b]
- * [--faults all|original] [--quiet]`; `--faults original` replays seeds recorded before the
- * later faults (abort, killed drivers and ingest workers, stalls) were added.
+ * `npm run soak -- --seed N --steps K [...]` (options: see parseSoakArgs and test/soak/README.md).
+ * With `--json`, stdout holds one JSON object (the combined summary) and every other line goes
+ * to stderr.
  */
-function parse(argv: string[]): {
-  seed: number;
-  steps: number;
-  runs: number;
-  topology: Topology;
-  kinds: WriteKind[];
-  faults: 'all' | 'original';
-  quiet: boolean;
-} {
-  const get = (name: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const int = (name: string, fallback: number) => {
-    const v = get(name);
-    if (v === undefined) return fallback;
-    if (!/^\d+$/.test(v)) throw new Error(`--${name} needs a whole number, got ${v}`);
-    return Number(v);
-  };
-  const topology = get('topology') ?? 'per-site';
-  if (topology !== 'per-site' && topology !== 'shared') throw new Error('--topology is per-site or shared');
-  const kinds = (get('kinds') ?? WRITE_KINDS.join(',')).split(',') as WriteKind[];
-  const unknown = kinds.find((k) => !WRITE_KINDS.includes(k));
-  if (unknown || kinds.length === 0) throw new Error(`--kinds takes some of ${WRITE_KINDS.join(',')}`);
-  const faults = get('faults') ?? 'all';
-  if (faults !== 'all' && faults !== 'original') throw new Error('--faults is all or original');
-  return {
-    kinds,
-    faults,
-    seed: int('seed', Date.now() % 2 ** 31),
-    steps: int('steps', 40),
-    runs: int('runs', 1),
-    topology,
-    quiet: argv.includes('--quiet'),
-  };
-}
-
 async function main(): Promise<void> {
-  const o = parse(process.argv.slice(2));
-  console.log(
-    `soak: seed ${o.seed}, ${o.steps} steps, ${o.runs} run(s), ${o.topology}, writes ${o.kinds.join(',')}, ${o.faults} faults`,
+  const o = parseSoakArgs(process.argv.slice(2));
+  const out = o.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+  const seedsText = o.seeds.length === 1 ? `seed ${o.seeds[0]}` : `${o.seeds.length} seeds`;
+  out(
+    `soak: ${seedsText}, ${o.steps} steps, ${o.path ? `path ${o.path}` : `${o.runs} run(s) per seed`}, ${o.topology}, writes ${o.kinds.join(',')}, ${o.faults} faults`,
   );
   const began = Date.now();
+  const deadline = o.maxMinutes === undefined ? undefined : began + o.maxMinutes * 60_000;
   const stack = await SoakStack.start(o.topology);
+  const results: SoakResult[] = [];
+  const total = new FaultCounts();
   try {
-    const result = await runSoak(stack, o.topology, {
-      seed: o.seed,
-      steps: o.steps,
-      runs: o.runs,
-      kinds: o.kinds,
-      extra: o.faults === 'all' ? laterFaults() : [],
-      log: o.quiet
-        ? undefined
-        : (line) => console.log(`[+${((Date.now() - began) / 1000).toFixed(1)}s] ${line}`),
-    });
-    console.log(formatResult(result));
-    process.exitCode = result.ok ? 0 : 1;
+    for (const seed of o.seeds) {
+      if (deadline !== undefined && Date.now() > deadline) break;
+      const result = await runSoak(stack, o.topology, {
+        seed,
+        steps: o.steps,
+        runs: o.runs,
+        path: o.path,
+        kinds: o.kinds,
+        faults: o.faults,
+        extra: o.faults === 'all' ? laterFaults() : [],
+        shrinkBudgetMs: o.shrinkBudgetSeconds * 1000,
+        maxShrinks: o.maxShrinks,
+        retries: o.retries,
+        deadline,
+        log: o.quiet ? undefined : (line) => out(`[+${((Date.now() - began) / 1000).toFixed(1)}s] ${line}`),
+      });
+      results.push(result);
+      total.merge(result.counts);
+      out(formatResult(result));
+    }
   } finally {
     await stack.stop();
   }
+  const ok = results.every((r) => r.ok);
+  const skipped = o.seeds.slice(results.length);
+  const seconds = Math.round((Date.now() - began) / 1000);
+  if (o.json) {
+    console.log(
+      JSON.stringify({
+        ok,
+        topology: o.topology,
+        steps: o.steps,
+        seconds,
+        seeds: results.map((r) => ({
+          seed: r.seed,
+          ok: r.ok,
+          interrupted: r.interrupted,
+          summary: r.summary,
+          violations: r.violations,
+          minimal: r.minimal,
+        })),
+        skippedSeeds: skipped,
+        counts: total.toJSON(stack.sites),
+      }),
+    );
+  } else {
+    const failed = results.filter((r) => !r.ok).map((r) => r.seed);
+    out(
+      `summary of ${results.length} seed(s) in ${seconds} s: ${failed.length === 0 ? 'all passed' : `FAILED: ${failed.join(', ')}`}${skipped.length > 0 ? `; ${skipped.length} seed(s) left out at the time limit` : ''}`,
+    );
+    out(total.table(stack.sites));
+  }
+  process.exitCode = ok ? 0 : 1;
   // A write the gateway never settled (a violation itself) must not keep the process alive.
   process.exit();
 }

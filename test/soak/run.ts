@@ -2,9 +2,12 @@ import fc from 'fast-check';
 import type { Topology } from '../../local/stack';
 import { resumeGroup } from '../../shared/usecases/groups';
 import { startSync } from '../../shared/usecases/sync/index';
+import { replayCommand } from './args';
 import { type SoakCommand, soakCommands, type WriteKind } from './commands';
+import { FaultCounts } from './fault-counts';
 import type { Violation } from './oracle';
 import { dumpGroupState } from './state-dump';
+import { StepList } from './step-list';
 import { COPY_WORKERS, SoakRun, type SoakStack, withTimeout } from './system';
 
 export interface SoakOptions {
@@ -14,65 +17,182 @@ export interface SoakOptions {
   runs?: number;
   /** More faults, drawn beside the built-in steps (see laterFaults). */
   extra?: fc.Arbitrary<SoakCommand>[];
+  /** Steps drawn instead of the built-in ones (a test's own set); `extra` still adds to them. */
+  commands?: fc.Arbitrary<SoakCommand>[];
   /** The write kinds drawn (all by default); leaving one out helps look past a known bug. */
   kinds?: WriteKind[];
+  /** Named in the replay command only: which fault set `extra` is. */
+  faults?: 'all' | 'original';
   /** How long a sync may take to end once every fault is healed. */
   endBoundMs?: number;
+  /** fast-check's path of one case of the seed: runs that case alone (up to `retries` times), no shrinking. */
+  path?: string;
+  /** Bounds of the shrinking that follows a failure: wall time, and runs (retries included). */
+  shrinkBudgetMs?: number;
+  maxShrinks?: number;
+  /** A shrink candidate (or a replay) is run up to this many times before it counts as passing. */
+  retries?: number;
+  /** No run (nor shrink attempt) starts after this time (ms since the epoch). */
+  deadline?: number;
   log?: (line: string) => void;
+}
+
+/** The smallest failing case the shrinking reached, and the one command line that replays it. */
+export interface MinimalCase {
+  seed: number;
+  path: string;
+  /** The invariant every shrink step had to break again to count as still failing. */
+  kind: string;
+  steps: string[];
+  command: string;
+  shrinkRuns: number;
+  shrinkSeconds: number;
 }
 
 export interface SoakResult {
   seed: number;
   topology: Topology;
   ok: boolean;
-  /** fast-check's report: seed, path and the command list that replays the failing run. */
-  report: string;
+  /** The violations of the minimal failing run, or of the last run when every run passed. */
   violations: Violation[];
-  /** What the last run did: writes and syncs, to tell a quiet pass from a checked one. */
+  /** What that run did: writes and syncs, to tell a quiet pass from a checked one. */
   summary: string;
   notes: string[];
+  minimal?: MinimalCase;
+  /** Every run of the seed (shrink attempts included), faults by kind and outcomes. */
+  counts: FaultCounts;
+  /** Runs were left out because the deadline passed. */
+  interrupted: boolean;
 }
 
-/** Runs the seeded soak on a started stack; never throws for a violation, reports it. */
+/** What failed a run: the kind of its first violation, or `error` when it threw without one. */
+type FailureKind = Violation['kind'] | 'error';
+
+/**
+ * Runs the seeded soak on a started stack; never throws for a violation, reports it. After a
+ * failure fast-check shrinks the list of steps, each attempt a fresh run on a fresh group of
+ * the same stack; an attempt still fails only if it breaks the same invariant again (within
+ * `retries` runs, as timing varies), and the shrinking stops at its budget.
+ */
 export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOptions): Promise<SoakResult> {
+  const retries = Math.max(1, opts.retries ?? 3);
+  const budgetMs = opts.shrinkBudgetMs ?? 600_000;
+  const maxShrinks = opts.maxShrinks ?? 200;
+  const replaying = opts.path !== undefined;
+  const counts = new FaultCounts();
+  let target: FailureKind | undefined;
+  let shrinkStart = 0;
+  let shrinkRuns = 0;
+  let interrupted = false;
   let last: SoakRun | undefined;
+  let failing: SoakRun | undefined;
+  const pastDeadline = () => opts.deadline !== undefined && Date.now() > opts.deadline;
+  const outOfBudget = () => shrinkRuns >= maxShrinks || Date.now() - shrinkStart > budgetMs || pastDeadline();
+
+  const startErrors: string[] = [];
+  const once = async (commands: SoakCommand[], runSeed: number): Promise<FailureKind[]> => {
+    let run: SoakRun;
+    try {
+      run = await SoakRun.create(stack, runSeed);
+    } catch (e) {
+      startErrors.push(`run ${runSeed} could not start: ${(e as Error).message}`);
+      opts.log?.(startErrors[startErrors.length - 1]);
+      return ['error'];
+    }
+    last = run;
+    run.log = opts.log ?? (() => undefined);
+    const failures: FailureKind[] = [];
+    try {
+      await fc.asyncModelRun(() => ({ model: run.oracle, real: run }), commands);
+      await finish(run, opts.endBoundMs ?? 120_000);
+    } catch (e) {
+      if (run.oracle.violations.length === 0) {
+        run.notes.push(`the run threw: ${(e as Error).message}`);
+        failures.push('error');
+      }
+    } finally {
+      await release(run);
+      run.countOutcomes();
+      counts.merge(run.counts);
+      run.log(`run ${runSeed}: ${summarize(run)}`);
+      for (const v of run.oracle.violations)
+        run.log(`  violation at step ${v.step} [${v.kind}]: ${v.detail}`);
+      for (const n of run.notes) run.log(`  note: ${n}`);
+      if (run.oracle.violations.length > 0)
+        for (const line of await dumpGroupState(run.deps, run.groupId).catch((e: Error) => [e.message]))
+          run.log(`  state: ${line}`);
+    }
+    return [...run.oracle.violations.map((v) => v.kind), ...failures];
+  };
+
   const property = fc.asyncProperty(
     // Exactly `steps` steps: a run is costly, a short draw would waste it.
-    fc.array(fc.oneof(...soakCommands(opts.extra, opts.kinds)), {
-      minLength: opts.steps,
-      maxLength: opts.steps,
-    }),
-    fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    new StepList(fc.oneof(...(opts.commands ?? soakCommands(opts.extra, opts.kinds))), opts.steps),
+    // The run's own seed (bytes, shuffles) is not worth a shrink attempt.
+    fc.noShrink(fc.integer({ min: 1, max: 2 ** 31 - 1 })),
     async (commands, runSeed) => {
-      const run = await SoakRun.create(stack, runSeed);
-      last = run;
-      run.log = opts.log ?? (() => undefined);
-      try {
-        await fc.asyncModelRun(() => ({ model: run.oracle, real: run }), commands);
-        await finish(run, opts.endBoundMs ?? 120_000);
-      } finally {
-        await release(run);
-        run.log(`run ${runSeed}: ${summarize(run)}`);
-        for (const v of run.oracle.violations)
-          run.log(`  violation at step ${v.step} [${v.kind}]: ${v.detail}`);
-        for (const n of run.notes) run.log(`  note: ${n}`);
-        if (run.oracle.violations.length > 0)
-          for (const line of await dumpGroupState(run.deps, run.groupId).catch((e: Error) => [e.message]))
-            run.log(`  state: ${line}`);
+      const shrinking = target !== undefined;
+      if (shrinking ? outOfBudget() : pastDeadline()) {
+        // Out of budget: the candidate counts as passing, so fast-check ends on the smallest failure so far.
+        interrupted ||= !shrinking;
+        return;
       }
-      if (run.oracle.violations.length > 0) throw new Error('invariant violated after the last step');
+      const attempts = shrinking || replaying ? retries : 1;
+      for (let i = 0; i < attempts && !(shrinking && i > 0 && outOfBudget()); i++) {
+        if (shrinking) {
+          shrinkRuns += 1;
+          counts.add('shrink-runs');
+          opts.log?.(`shrink attempt ${shrinkRuns} (${commands.length} steps, try ${i + 1}/${attempts})`);
+        }
+        const kinds = await once(commands, runSeed);
+        const kind = target === undefined ? kinds[0] : kinds.find((k) => k === target);
+        if (kind !== undefined) {
+          if (target === undefined) shrinkStart = Date.now();
+          target = kind;
+          failing = last;
+          throw new Error(`invariant ${kind} violated`);
+        }
+      }
     },
   );
-  // No shrinking: every replay starts over with real emulators and real time.
-  const details = await fc.check(property, { seed: opts.seed, numRuns: opts.runs ?? 1, endOnFailure: true });
+  const details = await fc.check(property, {
+    seed: opts.seed,
+    numRuns: replaying ? 1 : (opts.runs ?? 1),
+    path: opts.path,
+    endOnFailure: replaying,
+  });
+  const shown = failing ?? last;
+  let minimal: MinimalCase | undefined;
+  if (details.failed && details.counterexample && details.counterexamplePath) {
+    const [steps] = details.counterexample;
+    minimal = {
+      seed: opts.seed,
+      path: details.counterexamplePath,
+      kind: target ?? 'error',
+      steps: steps.map((x) => x.toString()),
+      command: replayCommand({
+        seed: opts.seed,
+        path: details.counterexamplePath,
+        steps: opts.steps,
+        topology,
+        kinds: opts.kinds,
+        faults: opts.faults,
+        retries,
+      }),
+      shrinkRuns,
+      shrinkSeconds: shrinkStart ? Math.round((Date.now() - shrinkStart) / 1000) : 0,
+    };
+  }
   return {
     seed: opts.seed,
     topology,
     ok: !details.failed,
-    report: details.failed ? (fc.defaultReportMessage(details) ?? '') : '',
-    violations: last?.oracle.violations ?? [],
-    summary: last ? summarize(last) : '',
-    notes: last?.notes ?? [],
+    violations: shown?.oracle.violations ?? [],
+    summary: shown ? summarize(shown) : '',
+    notes: [...startErrors, ...(shown?.notes ?? [])],
+    minimal,
+    counts,
+    interrupted,
   };
 }
 
@@ -189,8 +309,16 @@ function summarize(run: SoakRun): string {
 
 export function formatResult(r: SoakResult): string {
   const lines = [`soak seed ${r.seed} (${r.topology}): ${r.ok ? 'passed' : 'FAILED'}; ${r.summary}`];
+  if (r.interrupted) lines.push('  interrupted: the time limit passed before every run was made');
   for (const v of r.violations) lines.push(`  violation at step ${v.step} [${v.kind}]: ${v.detail}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
-  if (!r.ok) lines.push(r.report);
+  const m = r.minimal;
+  if (m) {
+    lines.push(
+      `minimal reproduction: seed ${m.seed}, path ${m.path}, ${m.steps.length} step(s), breaks ${m.kind}${m.shrinkRuns > 0 ? ` (shrunk in ${m.shrinkRuns} run(s), ${m.shrinkSeconds} s)` : ''}:`,
+      ...m.steps.map((s, i) => `  ${i + 1}. ${s}`),
+      `replay: ${m.command}`,
+    );
+  }
   return lines.join('\n');
 }

@@ -9,6 +9,7 @@ import { createVolume } from '../../shared/usecases/volumes';
 import { type Harness, startHarness } from '../support/harness';
 import { readAll } from '../support/workload';
 import { DeliveryFaults } from './delivery-faults';
+import { FaultCounts, readLinks } from './fault-counts';
 import { Oracle, type SyncRecord, type WriteRecord } from './oracle';
 
 export const KiB = 1024;
@@ -75,8 +76,15 @@ export class SoakStack {
       tickMs: 100,
       syncPollMs: 30,
       copyVisibilitySeconds: 2,
-      shouldStopCopy: () => this.killCopy,
-      shouldStopIngest: (point) => this.killIngest === point,
+      shouldStopCopy: () => {
+        if (this.killCopy) this.current?.counts.add('copy-worker-kills');
+        return this.killCopy;
+      },
+      shouldStopIngest: (point) => {
+        const kill = this.killIngest === point;
+        if (kill) this.current?.counts.add('ingest-kills');
+        return kill;
+      },
     }).start();
     this.h.runtime = runtime;
     this.runtime = runtime;
@@ -103,6 +111,10 @@ export class SoakStack {
     );
   }
 
+  get sites(): string[] {
+    return this.h.deps.config.sites.map((s) => s.name);
+  }
+
   async stop(): Promise<void> {
     this.h.stack.heal();
     await withTimeout(this.h.stop(), 60_000);
@@ -125,7 +137,15 @@ export class SoakRun {
   readonly gatewayDeps: Deps;
   gateway?: Gateway;
   readonly notes: string[] = [];
+  /** The faults this run injected and what came of it; complete once `countOutcomes` ran. */
+  readonly counts = new FaultCounts();
+  private readonly linksAtStart: ReturnType<typeof readLinks>;
   log: (line: string) => void = () => undefined;
+  /**
+   * A deliberately broken system double, set only by the soak's own test: it alters the
+   * secondary image of an RP as read, so that test can plant a bug the soak must find.
+   */
+  readHook?: (sync: SyncRecord, primaryId: string, image: Uint8Array) => Uint8Array;
   private lastCommitted?: SyncRecord;
 
   private constructor(
@@ -134,7 +154,8 @@ export class SoakRun {
     readonly volumes: SoakVolume[],
     readonly random: () => number,
   ) {
-    this.delivery = new DeliveryFaults(random);
+    this.delivery = new DeliveryFaults(random, this.counts);
+    this.linksAtStart = readLinks(stack.h.stack.proxies);
     const deps = stack.h.deps;
     this.gatewayDeps = {
       ...deps,
@@ -230,6 +251,7 @@ export class SoakRun {
    */
   secondWriterSince(since: number, second: Gateway): void {
     const first = this.gateway;
+    this.counts.add('second-gateways-accepted');
     if (first) {
       this.secondWriters.push({ since, first });
       first.abandon();
@@ -264,6 +286,24 @@ export class SoakRun {
       await new Promise((r) => setTimeout(r, 250));
     }
     this.notes.push(`step ${m.step}: no gateway could be opened again within 4 leases`);
+  }
+
+  /** Adds what the proxies answered during the run and the outcomes the oracle recorded. */
+  countOutcomes(): void {
+    const c = this.counts;
+    const m = this.oracle;
+    c.addLinks(this.linksAtStart, readLinks(this.stack.h.stack.proxies));
+    c.add('runs');
+    c.add('steps', m.step);
+    c.add('writes-issued', m.writes.length);
+    c.add('writes-acknowledged', m.writes.filter((w) => w.ackedAt !== undefined).length);
+    c.add('writes-refused', m.writes.filter((w) => w.failedAt !== undefined).length);
+    c.add('syncs-started', m.syncs.length);
+    c.add('syncs-committed', m.syncs.filter((s) => s.committedAt !== undefined).length);
+    c.add('syncs-failed', m.syncs.filter((s) => s.failedAt !== undefined).length);
+    c.add('syncs-aborted', m.syncs.filter((s) => s.error === 'aborted by the user').length);
+    c.add('rps-checked', m.syncs.filter((s) => s.checked).length);
+    c.add('violations', m.violations.length);
   }
 
   /** A chunk landed at the secondary: credit it to the sync that is running. */
@@ -338,7 +378,7 @@ export class SoakRun {
         else return;
         continue;
       }
-      images.set(primaryId, read);
+      images.set(primaryId, this.readHook ? this.readHook(s, primaryId, read) : read);
     }
     s.checked = true;
     this.oracle.checkRecoveryPoint(s, images);
