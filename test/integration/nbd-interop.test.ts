@@ -220,6 +220,8 @@ describe('NBD server with real clients', () => {
       '--iodepth=16',
       '--verify=crc32c',
       '--do_verify=1',
+      // fio would otherwise leave a verify state file in the working directory.
+      '--verify_state_save=0',
       '--output-format=json',
     ]);
     const job = (
