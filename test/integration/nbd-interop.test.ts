@@ -344,4 +344,16 @@ describe('NBD server with real clients', () => {
     const { stdout } = await tool('nbdinfo', ['--size', uri('disk')]);
     expect(stdout.trim()).toBe(String(8 * MiB));
   });
+
+  it('serves on a Unix socket too', async () => {
+    const path = join(dir, 'nbd.sock');
+    const local = new NbdServer([new MemoryExport('unix', 2 * MiB)]);
+    expect(await local.listen({ socket: path })).toEqual({ socket: path });
+    try {
+      const { stdout } = await tool('nbdinfo', ['--size', `nbd+unix:///unix?socket=${path}`]);
+      expect(stdout.trim()).toBe(String(2 * MiB));
+    } finally {
+      await local.close();
+    }
+  });
 });
