@@ -115,7 +115,9 @@ async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
         sizeBytes: e.sizeBytes,
         readOnly: e.readOnly,
       })),
-      ...('socket' in bound ? { socket: bound.socket } : { listen: `${bound.host}:${bound.port}` }),
+      ...('socket' in bound
+        ? { socket: bound.socket }
+        : { listen: `${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}` }),
     };
     const stopped = new Promise<void>((resolve) => {
       onInterrupt(resolve);

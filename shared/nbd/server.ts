@@ -166,6 +166,12 @@ class Connection {
             this.socket.pause();
             return;
           }
+          // A client that sends but does not read its replies must not grow the send buffer.
+          if (this.socket.writableLength >= MAX_IN_FLIGHT_BYTES) {
+            this.socket.pause();
+            this.socket.once('drain', () => this.resume());
+            return;
+          }
           const request = this.reader.readRequest();
           if (!request) return;
           this.serve(request);
@@ -266,11 +272,14 @@ class Connection {
         this.inFlight--;
         this.inFlightBytes -= bytes;
         if (this.inFlight === 0) for (const wake of this.idle.splice(0)) wake();
-        if (this.phase === 'transmission' && this.socket.isPaused()) {
-          this.socket.resume();
-          this.pump();
-        }
+        this.resume();
       });
+  }
+
+  private resume(): void {
+    if (this.phase !== 'transmission' || !this.socket.isPaused()) return;
+    this.socket.resume();
+    this.pump();
   }
 
   private async execute(r: Request): Promise<Uint8Array | undefined> {

@@ -129,6 +129,10 @@ describe('volmirror nbd serve on the embedded stack', () => {
     const refused = await cli(home, ['nbd', 'serve', 'data', '--listen', '127.0.0.1:0', '--detach']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/already running/);
+    // A second server of the same volume, in the foreground, cannot take the group's write lease.
+    const second = await cli(home, ['nbd', 'serve', 'data', '--listen', '127.0.0.1:0'], 70_000);
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/lease-held/);
 
     const image = randomBytes(8 * MiB);
     writeFileSync(join(home, 'in.img'), image);
