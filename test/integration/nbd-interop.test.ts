@@ -356,4 +356,24 @@ describe('NBD server with real clients', () => {
       await local.close();
     }
   });
+
+  it('holds at most maxInFlight requests of a connection at once, and answers every one', async () => {
+    let open = () => {};
+    const gated = new MemoryExport('gated', MiB, { gate: new Promise<void>((resolve) => (open = resolve)) });
+    const local = new NbdServer([gated], { maxInFlight: 4 });
+    const address = await local.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const c = await RawClient.go('port' in address ? address.port : 0, 'gated');
+      for (let i = 0n; i < 10n; i++) c.send({ type: Command.READ, cookie: i, offset: 0, length: 512 });
+      await waitFor('4 reads held by the export', async () => gated.pending >= 4, 10_000);
+      open();
+      const cookies = [];
+      for (let i = 0; i < 10; i++) cookies.push((await c.reply(512)).cookie);
+      expect(cookies.sort()).toEqual([0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n]);
+      expect(gated.maxPending).toBe(4);
+      c.socket.destroy();
+    } finally {
+      await local.close();
+    }
+  });
 });

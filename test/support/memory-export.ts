@@ -7,6 +7,8 @@ export interface MemoryExportOptions {
   delayMs?: (offset: number) => number;
   /** Fails every operation at this offset with the given error. */
   failAt?: { offset: number; error: Error };
+  /** Every read and write waits for this first: lets a test hold requests in flight. */
+  gate?: Promise<void>;
 }
 
 /** A BlockExport over a Buffer, to test the NBD server alone with real clients. */
@@ -15,6 +17,9 @@ export class MemoryExport implements BlockExport {
   readonly readOnly: boolean;
   readonly blockSize: BlockExport['blockSize'];
   flushes = 0;
+  /** Reads and writes under way now, and the most there ever were at once. */
+  pending = 0;
+  maxPending = 0;
   fuaWrites = 0;
   closed = false;
 
@@ -64,6 +69,17 @@ export class MemoryExport implements BlockExport {
   }
 
   private async op(offset: number): Promise<void> {
+    this.pending++;
+    this.maxPending = Math.max(this.maxPending, this.pending);
+    try {
+      await this.options.gate;
+      await this.delay(offset);
+    } finally {
+      this.pending--;
+    }
+  }
+
+  private async delay(offset: number): Promise<void> {
     const ms = this.options.delayMs?.(offset) ?? 0;
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
     if (this.options.failAt?.offset === offset) throw this.options.failAt.error;
