@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ROOT } from '../../local/emulator';
@@ -105,6 +106,7 @@ async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
   try {
     for (const spec of specs) opened.push(await openExport(deps, spec, { readOnly: o.readOnly ?? false }));
     server = new NbdServer(opened);
+    if (o.socket) await clearStaleSocket(o.socket);
     const address: ListenAddress = o.socket ? { socket: o.socket } : (o.listen ?? hostPort(DEFAULT_LISTEN));
     const bound = await server.listen(address);
     const serving: Serving = {
@@ -132,6 +134,24 @@ async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
     throw e;
   }
   await shutdown();
+}
+
+/**
+ * A socket file left by a server that was killed refuses the bind; one nobody answers on is
+ * removed, one that answers belongs to a live server and is not touched.
+ */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (answered) throw new CliError(`${path} is in use by a running server`);
+  rmSync(path, { force: true });
 }
 
 /** Starts the server as a background process and returns once it accepts connections. */

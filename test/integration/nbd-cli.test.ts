@@ -152,9 +152,17 @@ describe('volmirror nbd serve on the embedded stack', () => {
     expect(stopped.stopped).toBe(true);
     expect(existsSync(join(home, 'nbd.pid'))).toBe(false);
 
-    // The secondary at the RP, served in the foreground until SIGTERM.
+    // The secondary at the RP, served in the foreground until SIGTERM, on a Unix socket whose
+    // file a killed server left behind.
     const spec = `${pair.secondaryVolumeId}@${sync.recoveryPointId}`;
-    const child = spawn(process.execPath, [BIN, 'nbd', 'serve', spec, '--listen', '127.0.0.1:0', '--json'], {
+    const socket = join(home, 'rp.sock');
+    await exec('python3', [
+      '-c',
+      'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])',
+      socket,
+    ]);
+    expect(existsSync(socket)).toBe(true);
+    const child = spawn(process.execPath, [BIN, 'nbd', 'serve', spec, '--socket', socket, '--json'], {
       cwd: ROOT,
       env: cliEnv(home),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -168,12 +176,19 @@ describe('volmirror nbd serve on the embedded stack', () => {
     child.stderr?.on('data', (c) => {
       err += c;
     });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let exitCode: number | null | undefined;
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        exitCode = code;
+        resolve(code);
+      }),
+    );
     const rp = await waitFor(
-      `nbd serve ${spec} to print its address (stderr: ${err})`,
+      `nbd serve ${spec} to print its address`,
       async () => {
+        if (exitCode !== undefined) throw new Error(`nbd serve exited (${exitCode}): ${err}`);
         try {
-          return JSON.parse(out) as Serving;
+          return JSON.parse(out) as Omit<Serving, 'listen'> & { socket: string };
         } catch {
           return undefined;
         }
@@ -189,15 +204,11 @@ describe('volmirror nbd serve on the embedded stack', () => {
         readOnly: true,
       },
     ]);
-    await exec('nbdcopy', [`nbd://${rp.listen}/${spec}`, join(home, 'out.img')], { timeout: 90_000 });
+    expect(rp.socket).toBe(socket);
+    const uri = `nbd+unix:///${spec}?socket=${socket}`;
+    await exec('nbdcopy', [uri, join(home, 'out.img')], { timeout: 90_000 });
     expect(readFileSync(join(home, 'out.img')).equals(image)).toBe(true);
-    const write = await exec('qemu-io', [
-      '-f',
-      'raw',
-      '-c',
-      'write 0 4096',
-      `nbd://${rp.listen}/${spec}`,
-    ]).then(
+    const write = await exec('qemu-io', ['-f', 'raw', '-c', 'write 0 4096', uri]).then(
       () => undefined,
       (e: { stderr: string }) => e,
     );
@@ -205,5 +216,6 @@ describe('volmirror nbd serve on the embedded stack', () => {
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(existsSync(socket)).toBe(false);
   }, 400_000);
 });
