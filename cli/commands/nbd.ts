@@ -246,7 +246,7 @@ export function registerNbd(program: Command): void {
     .option('--listen <host:port>', `TCP address to listen on (default ${DEFAULT_LISTEN})`, hostPort)
     .option('--socket <path>', 'listen on this Unix socket instead of TCP')
     .option('--read-only', 'serve every export read-only (a primary at its latest committed RP)')
-    .option('--detach', `run in the background (log: ${'.volmirror/nbd.log'}) and return once accepting`)
+    .option('--detach', 'run in the background (log: .volmirror/nbd.log) and return once accepting')
     .option(
       '--timeout <seconds>',
       `with --detach, how long to wait for it to accept (default ${DETACH_TIMEOUT_S})`,
