@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ROOT } from '../local/emulator';
 import { registerGroup } from './commands/group';
 import { registerLocal } from './commands/local';
+import { registerNbd } from './commands/nbd';
 import { registerPair } from './commands/pair';
 import { registerRp } from './commands/rp';
 import { registerStatus } from './commands/status';
@@ -29,6 +30,7 @@ registerSync(program);
 registerRp(program);
 registerStatus(program);
 registerLocal(program);
+registerNbd(program);
 
 await program.parseAsync(process.argv);
 

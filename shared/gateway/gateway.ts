@@ -15,6 +15,12 @@ export interface GatewayOptions {
   renewEveryMs?: number;
   maxRecordsPerMessage?: number;
   lingerMs?: number;
+  /**
+   * Awaited when a cut starts, before the epoch is reserved: a writer that acknowledges writes
+   * before handing them to the gateway (a write-back buffer) hands over every one it has
+   * acknowledged, so the cut includes them. A failure leaves the epoch open; the cut is retried.
+   */
+  beforeCut?: () => Promise<void>;
 }
 
 /** Linger for throughput-oriented writers (file copies): fuller messages, later acks. */
@@ -77,7 +83,7 @@ export class Gateway {
   private constructor(
     private readonly deps: Deps,
     private readonly scope: { kind: 'group'; group: Group } | { kind: 'volume'; volume: Volume },
-    private readonly opts: Required<GatewayOptions>,
+    private readonly opts: Required<Omit<GatewayOptions, 'beforeCut'>> & Pick<GatewayOptions, 'beforeCut'>,
   ) {
     this.fence = fencing(deps.config.leaseSeconds);
   }
@@ -89,6 +95,7 @@ export class Gateway {
       renewEveryMs: options.renewEveryMs ?? Math.max(200, (deps.config.leaseSeconds * 1000) / 5),
       maxRecordsPerMessage: options.maxRecordsPerMessage ?? 250,
       lingerMs: options.lingerMs ?? 50,
+      beforeCut: options.beforeCut,
     };
     if (volume.role === 'secondary') {
       throw conflict(
@@ -272,6 +279,12 @@ export class Gateway {
     );
   }
 
+  /** Throws unless a write acknowledged now could still be stored under this gateway's lease. */
+  assertWritable(): void {
+    if (this.closed) throw gatewayClosed();
+    this.checkLease();
+  }
+
   private checkLease(): void {
     if (this.fenced) throw leaseLost(this.fenced);
     if (this.deps.now() >= this.validUntil) throw leaseLost('it could not be renewed in time');
@@ -441,6 +454,9 @@ export class Gateway {
     const g = this.scope.group;
     let release: (() => void) | undefined;
     try {
+      // The cut's time is read before the hook: whatever was acknowledged before it is in E.
+      const at = isoNow(this.deps);
+      if (this.opts.beforeCut) await this.opts.beforeCut();
       const e = this.epoch;
       const reserved = await this.deps.table.update<Group>(
         keys.group(g.id),
@@ -463,7 +479,6 @@ export class Gateway {
           release = r;
         });
       }
-      const at = isoNow(this.deps);
       await Promise.all([...(this.inflight.get(e) ?? [])]);
       this.inflight.delete(e);
       const tally = await publisher.drain(e);

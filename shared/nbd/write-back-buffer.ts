@@ -1,0 +1,355 @@
+import { spansOf } from '../domain/chunks';
+import { DomainError } from '../domain/errors';
+import { ExportError } from './block-export';
+
+/** Where the buffer's chunks come from and go to: the gateway in production, a map in tests. */
+export interface ChunkBackend {
+  readonly chunkSizeBytes: number;
+  readonly sizeBytes: number;
+  /** The chunk's latest stored bytes; undefined when it was never written (reads as zeros). */
+  load(index: number): Promise<Uint8Array | undefined>;
+  /** Resolves once the chunk is stored and its change record published. */
+  store(index: number, data: Uint8Array): Promise<void>;
+  /** Throws when a write acknowledged now could no longer be stored (the lease is gone). */
+  assertWritable(): void;
+}
+
+export interface WriteBackOptions {
+  /** Memory for buffered chunks; a write that needs more waits for the flusher. */
+  bufferBytes: number;
+  /** Chunks stored at once by the flusher. */
+  concurrency?: number;
+  /** How long a dirty chunk may wait for more writes before the flusher stores it unasked. */
+  flushDelayMs?: number;
+}
+
+export const DEFAULT_BUFFER_BYTES = 64 * 1024 * 1024;
+
+interface Entry {
+  index: number;
+  data: Uint8Array;
+  /** Bumped by every write applied to `data`. */
+  version: number;
+  /** The highest version handed to the backend. */
+  issued: number;
+  /** The highest version the backend stored; the entry is clean when it equals `version`. */
+  stored: number;
+  dirtySince: number;
+  waiters: { version: number; resolve(): void; reject(e: Error): void }[];
+}
+
+/** What an export answers when the backend failed: a lost lease ends the export, anything else is EIO. */
+export function exportErrorOf(e: unknown): ExportError {
+  if (e instanceof ExportError) return e;
+  if (e instanceof DomainError && (e.code === 'lease-lost' || e.code === 'gateway-closed')) {
+    return new ExportError('ESHUTDOWN', e.message);
+  }
+  if (e instanceof DomainError && e.code === 'out-of-range') return new ExportError('EINVAL', e.message);
+  return new ExportError('EIO', e instanceof Error ? e.message : String(e));
+}
+
+/**
+ * A bounded write-back cache of whole chunks. A write is acknowledged once it is applied to
+ * its chunks in memory (a partial chunk is read once, then merged); rewrites coalesce; a
+ * background flusher stores dirty chunks. `flush()` resolves once every write acknowledged
+ * before it is stored. After a backend failure every operation fails: acknowledged writes
+ * that were not flushed may be lost, as with a disk's volatile cache.
+ */
+export class WriteBackBuffer {
+  private readonly entries = new Map<number, Entry>();
+  private readonly loading = new Map<number, Promise<Entry>>();
+  /** Dirty chunks in the order they became dirty. */
+  private readonly dirty = new Set<number>();
+  /** Dirty chunks someone waits for (flush, FUA, a full buffer): stored before the others. */
+  private readonly urgent = new Set<number>();
+  private readonly spaceWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  private used = 0;
+  private active = 0;
+  private failure?: ExportError;
+  private timer?: NodeJS.Timeout;
+  private readonly concurrency: number;
+  private readonly flushDelayMs: number;
+  chunksStored = 0;
+
+  constructor(
+    private readonly backend: ChunkBackend,
+    private readonly opts: WriteBackOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.concurrency = opts.concurrency ?? 16;
+    this.flushDelayMs = opts.flushDelayMs ?? 0;
+  }
+
+  get bytesBuffered(): number {
+    return this.used;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.assertAlive();
+    const out = new Uint8Array(length);
+    const spans = this.spans(offset, length);
+    await Promise.all(
+      spans.map(async (span) => {
+        const pending = this.loading.get(span.index);
+        const entry = this.entries.get(span.index) ?? (pending && (await pending));
+        const body = entry ? entry.data : await this.backend.load(span.index);
+        if (body)
+          out.set(
+            body.subarray(span.start, Math.min(body.length, span.start + span.length)),
+            span.dataOffset,
+          );
+      }),
+    );
+    return out;
+  }
+
+  write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
+    return this.apply(offset, data.length, fua, (chunk, at, span) =>
+      chunk.set(data.subarray(span.dataOffset, span.dataOffset + span.length), at),
+    );
+  }
+
+  zero(offset: number, length: number, fua: boolean): Promise<void> {
+    return this.apply(offset, length, fua, (chunk, at, span) => chunk.fill(0, at, at + span.length));
+  }
+
+  /** Resolves once every write acknowledged before the call is stored. */
+  async flush(): Promise<void> {
+    this.assertAlive();
+    const targets = [...this.entries.values()].filter((e) => e.stored < e.version);
+    await this.waitStored(targets.map((e) => [e, e.version]));
+  }
+
+  /** Stops without storing anything more: what a killed process leaves behind. */
+  drop(): void {
+    this.fail(new ExportError('ESHUTDOWN', 'the export was stopped'));
+    this.entries.clear();
+    this.dirty.clear();
+    this.urgent.clear();
+  }
+
+  /** Stores what is buffered, then refuses further I/O. */
+  async close(): Promise<void> {
+    if (!this.failure) await this.flush();
+    this.fail(new ExportError('ESHUTDOWN', 'the export was closed'));
+  }
+
+  private spans(offset: number, length: number) {
+    try {
+      return spansOf(offset, length, this.backend.chunkSizeBytes, this.backend.sizeBytes);
+    } catch (e) {
+      throw exportErrorOf(e);
+    }
+  }
+
+  private assertAlive(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private assertWritable(): void {
+    this.assertAlive();
+    try {
+      this.backend.assertWritable();
+    } catch (e) {
+      throw exportErrorOf(e);
+    }
+  }
+
+  private chunkLength(index: number): number {
+    const cs = this.backend.chunkSizeBytes;
+    return Math.min(cs, this.backend.sizeBytes - index * cs);
+  }
+
+  private async apply(
+    offset: number,
+    length: number,
+    fua: boolean,
+    change: (chunk: Uint8Array, at: number, span: { dataOffset: number; length: number }) => void,
+  ): Promise<void> {
+    this.assertWritable();
+    const touched: [Entry, number][] = [];
+    for (const span of this.spans(offset, length)) {
+      const whole = span.start === 0 && span.length === this.chunkLength(span.index);
+      await this.withEntry(span.index, !whole, (entry) => {
+        // Acknowledging is promising to store: not once the lease can no longer be relied on.
+        this.assertWritable();
+        change(entry.data, span.start, span);
+        entry.version++;
+        if (!this.dirty.has(entry.index)) entry.dirtySince = this.now();
+        this.dirty.add(entry.index);
+        touched.push([entry, entry.version]);
+      });
+    }
+    if (fua) await this.waitStored(touched);
+    else this.pump();
+  }
+
+  /**
+   * Runs `use` on the chunk's entry in the same tick as it is found in the map, so it cannot
+   * have been evicted meanwhile; the entry is created (and its stored bytes read when a
+   * partial write needs them) once.
+   */
+  private async withEntry(index: number, needsBase: boolean, use: (entry: Entry) => void): Promise<void> {
+    // Bounded: an entry only vanishes between lookups when it became clean and was evicted.
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const found = this.entries.get(index);
+      if (found) {
+        this.touch(found);
+        return use(found);
+      }
+      await (this.loading.get(index) ?? this.load(index, needsBase));
+      this.assertAlive();
+    }
+    throw new ExportError('EIO', `chunk ${index} kept being evicted`);
+  }
+
+  private load(index: number, needsBase: boolean): Promise<Entry> {
+    const length = this.chunkLength(index);
+    const promise = (async () => {
+      await this.reserve(length);
+      try {
+        const data = new Uint8Array(length);
+        if (needsBase) {
+          const stored = await this.backend.load(index);
+          if (stored) data.set(stored.subarray(0, length));
+        }
+        this.assertAlive();
+        const entry: Entry = { index, data, version: 0, issued: 0, stored: 0, dirtySince: 0, waiters: [] };
+        this.entries.set(index, entry);
+        return entry;
+      } catch (e) {
+        this.release(length);
+        throw exportErrorOf(e);
+      } finally {
+        this.loading.delete(index);
+      }
+    })();
+    this.loading.set(index, promise);
+    return promise;
+  }
+
+  /** Most recently used last, so eviction takes the least recently used clean chunk. */
+  private touch(entry: Entry): void {
+    this.entries.delete(entry.index);
+    this.entries.set(entry.index, entry);
+  }
+
+  private async reserve(length: number): Promise<void> {
+    // Bounded by the buffer: every round either frees a chunk, or waits for the flusher.
+    for (;;) {
+      this.assertAlive();
+      if (this.used === 0 || this.used + length <= this.opts.bufferBytes) {
+        this.used += length;
+        return;
+      }
+      if (this.evictOne()) continue;
+      for (const index of this.dirty) this.urgent.add(index);
+      this.pump();
+      await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
+    }
+  }
+
+  private evictOne(): boolean {
+    for (const entry of this.entries.values()) {
+      if (entry.stored === entry.version && entry.waiters.length === 0) {
+        this.entries.delete(entry.index);
+        this.release(entry.data.length);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private release(length: number): void {
+    this.used -= length;
+    for (const w of this.spaceWaiters.splice(0)) w.resolve();
+  }
+
+  private waitStored(targets: [Entry, number][]): Promise<void> {
+    const waits = targets
+      .filter(([e, v]) => e.stored < v)
+      .map(
+        ([e, version]) =>
+          new Promise<void>((resolve, reject) => {
+            if (this.failure) return reject(this.failure);
+            e.waiters.push({ version, resolve, reject });
+            if (e.issued < version) this.urgent.add(e.index);
+          }),
+      );
+    this.pump();
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  /** Starts storing dirty chunks, urgent ones first, the others once they have waited flushDelayMs. */
+  private pump(): void {
+    if (this.failure) return;
+    const now = this.now();
+    let nextDue = Number.POSITIVE_INFINITY;
+    const due = (): Entry | undefined => {
+      for (const index of this.urgent) {
+        this.urgent.delete(index);
+        const e = this.entries.get(index);
+        if (e && this.dirty.has(index)) return e;
+      }
+      for (const index of this.dirty) {
+        const e = this.entries.get(index);
+        if (!e) continue;
+        if (now - e.dirtySince >= this.flushDelayMs) return e;
+        nextDue = Math.min(nextDue, e.dirtySince + this.flushDelayMs);
+        break;
+      }
+      return undefined;
+    };
+    while (this.active < this.concurrency) {
+      const entry = due();
+      if (!entry) break;
+      this.issue(entry);
+    }
+    if (nextDue !== Number.POSITIVE_INFINITY && !this.timer) {
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.pump();
+        },
+        Math.max(1, nextDue - now),
+      );
+      this.timer.unref();
+    }
+  }
+
+  private issue(entry: Entry): void {
+    this.dirty.delete(entry.index);
+    const version = entry.version;
+    entry.issued = version;
+    // A copy: writes keep landing in the entry while the backend stores this version.
+    const body = entry.data.slice();
+    this.active++;
+    this.backend.store(entry.index, body).then(
+      () => {
+        this.active--;
+        this.chunksStored++;
+        entry.stored = Math.max(entry.stored, version);
+        const done = entry.waiters.filter((w) => w.version <= entry.stored);
+        entry.waiters = entry.waiters.filter((w) => w.version > entry.stored);
+        for (const w of done) w.resolve();
+        if (entry.stored === entry.version && this.spaceWaiters.length > 0) {
+          for (const w of this.spaceWaiters.splice(0)) w.resolve();
+        }
+        this.pump();
+      },
+      (e) => {
+        this.active--;
+        this.fail(exportErrorOf(e));
+      },
+    );
+  }
+
+  private fail(error: ExportError): void {
+    if (this.failure) return;
+    this.failure = error;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const entry of this.entries.values()) for (const w of entry.waiters.splice(0)) w.reject(error);
+    for (const w of this.spaceWaiters.splice(0)) w.reject(error);
+  }
+}
