@@ -2,10 +2,8 @@ import type { Deps } from '../deps';
 import type { Volume } from '../domain/model';
 import type { Gateway } from '../gateway/gateway';
 import { type BlockExport, ExportError } from './block-export';
+import { MAX_REQUEST_BYTES } from './server';
 import { DEFAULT_BUFFER_BYTES, WriteBackBuffer, type WriteBackOptions } from './write-back-buffer';
-
-/** NBD clients split requests at this size; larger ones are refused by the server. */
-export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 export function blockSizeOf(volume: Volume): BlockExport['blockSize'] {
   return { minimum: 1, preferred: 4096, maximum: Math.min(MAX_REQUEST_BYTES, volume.sizeBytes) };
