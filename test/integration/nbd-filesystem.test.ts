@@ -112,7 +112,7 @@ describe('a filesystem and a database on an exported mirrored volume', () => {
     for (let n = 1; n <= MAX_TRANSACTIONS && Date.now() - started < WORKLOAD_MS; n++) {
       await tool('sqlite3', [db, `BEGIN; INSERT INTO t VALUES (${n}, hex(randomblob(600))); COMMIT;`]);
       committedAt.set(n, Date.now());
-      if (n % 10 === 0 && (await cutSince()) >= RPS_CHECKED + 1) break;
+      if (n % 10 === 0 && (await cutSince()) >= RPS_CHECKED + 2) break;
     }
     await fs.unmount();
     await unmount(fuseDir);
@@ -120,8 +120,10 @@ describe('a filesystem and a database on an exported mirrored volume', () => {
     await exp.close();
     exp = undefined;
 
+    // RPs cut once the workload had committed: each must hold at least one transaction.
+    const firstCommit = committedAt.get(1) ?? started;
     const rps = (await listRecoveryPoints(h.deps, g.groupId))
-      .filter((rp) => Date.parse(rp.cutAt) > started)
+      .filter((rp) => Date.parse(rp.cutAt) > firstCommit)
       .slice(0, RPS_CHECKED);
     expect(rps.length, `RPs cut during ${committedAt.size} transactions`).toBe(RPS_CHECKED);
     for (const rp of rps) {
@@ -155,6 +157,7 @@ describe('a filesystem and a database on an exported mirrored volume', () => {
         .map(Number);
       const cutAt = Date.parse(rp.cutAt);
       const before = [...committedAt].filter(([, at]) => at < cutAt).map(([n]) => n);
+      expect(before.length).toBeGreaterThan(0);
       // Every transaction committed before the cut, and no gap: a prefix of the transactions.
       expect(rows.slice(0, before.length), `${rp.id} cut at ${rp.cutAt}`).toEqual(before);
       expect(rows).toEqual(rows.map((_, i) => i + 1));
