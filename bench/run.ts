@@ -1,7 +1,7 @@
 /**
  * npm run bench: request counts per operation (deterministic), bytes copied, memory, and copy
  * throughput as a ratio against a plain SDK copy loop run side by side on the same emulators.
- *   npm run bench [-- --only batching|delta|throughput|startup]
+ *   npm run bench [-- --only batching|delta|throughput|startup|nbd]
  */
 
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import { addPair } from '../shared/usecases/pairs';
 import { checksumVolume } from '../shared/usecases/reads';
 import { createVolume } from '../shared/usecases/volumes';
 import { ingestAll, syncByHand } from './driver';
+import { nbdBench } from './nbd';
 import { cliStartup } from './startup';
 
 const CHUNK = 64 * 1024;
@@ -238,6 +239,10 @@ async function main() {
   if (wanted('throughput')) {
     console.log('\n# Initial sync throughput and memory (per-site emulators, streamed copy)');
     console.table([await throughputAndMemory(256), await throughputAndMemory(2048)]);
+  }
+  if (wanted('nbd')) {
+    console.log('\n# fio through the NBD export vs through s3backer, same emulator (bench/nbd.ts)');
+    console.table(await nbdBench());
   }
   if (wanted('startup')) {
     console.log(

@@ -2,10 +2,14 @@ import type { Deps } from '../deps';
 import type { Volume } from '../domain/model';
 import type { Gateway } from '../gateway/gateway';
 import { type BlockExport, ExportError } from './block-export';
+import { MAX_REQUEST_BYTES } from './server';
 import { DEFAULT_BUFFER_BYTES, WriteBackBuffer, type WriteBackOptions } from './write-back-buffer';
 
-/** NBD clients split requests at this size; larger ones are refused by the server. */
-export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+/**
+ * How long a dirty chunk waits for more writes before it is stored unasked: small writes
+ * filling a chunk cost one PUT, not one each. FLUSH, FUA, a full buffer and a cut do not wait.
+ */
+export const DEFAULT_FLUSH_DELAY_MS = 100;
 
 export function blockSizeOf(volume: Volume): BlockExport['blockSize'] {
   return { minimum: 1, preferred: 4096, maximum: Math.min(MAX_REQUEST_BYTES, volume.sizeBytes) };
@@ -39,7 +43,7 @@ export class GatewayExport implements BlockExport {
         store: (index, data) => gateway.write(volume.id, index * volume.chunkSizeBytes, data),
         assertWritable: () => gateway.assertWritable(),
       },
-      { bufferBytes: DEFAULT_BUFFER_BYTES, ...options },
+      { bufferBytes: DEFAULT_BUFFER_BYTES, flushDelayMs: DEFAULT_FLUSH_DELAY_MS, ...options },
     );
   }
 

@@ -34,6 +34,11 @@ interface Entry {
   issued: number;
   /** The highest version the backend stored; the entry is clean when it equals `version`. */
   stored: number;
+  /**
+   * A version is being stored: the next waits for it, so versions land in order whatever
+   * the backend's ordering of concurrent stores.
+   */
+  storing: boolean;
   dirtySince: number;
   waiters: { version: number; resolve(): void; reject(e: Error): void }[];
 }
@@ -214,7 +219,16 @@ export class WriteBackBuffer {
           if (stored) data.set(stored.subarray(0, length));
         }
         this.assertAlive();
-        const entry: Entry = { index, data, version: 0, issued: 0, stored: 0, dirtySince: 0, waiters: [] };
+        const entry: Entry = {
+          index,
+          data,
+          version: 0,
+          issued: 0,
+          stored: 0,
+          storing: false,
+          dirtySince: 0,
+          waiters: [],
+        };
         this.entries.set(index, entry);
         return entry;
       } catch (e) {
@@ -287,13 +301,14 @@ export class WriteBackBuffer {
     let nextDue = Number.POSITIVE_INFINITY;
     const due = (): Entry | undefined => {
       for (const index of this.urgent) {
-        this.urgent.delete(index);
         const e = this.entries.get(index);
+        if (e?.storing && this.dirty.has(index)) continue;
+        this.urgent.delete(index);
         if (e && this.dirty.has(index)) return e;
       }
       for (const index of this.dirty) {
         const e = this.entries.get(index);
-        if (!e) continue;
+        if (!e || e.storing) continue;
         if (now - e.dirtySince >= this.flushDelayMs) return e;
         nextDue = Math.min(nextDue, e.dirtySince + this.flushDelayMs);
         break;
@@ -321,14 +336,16 @@ export class WriteBackBuffer {
     this.dirty.delete(entry.index);
     const version = entry.version;
     entry.issued = version;
+    entry.storing = true;
     // A copy: writes keep landing in the entry while the backend stores this version.
     const body = entry.data.slice();
     this.active++;
     this.backend.store(entry.index, body).then(
       () => {
         this.active--;
+        entry.storing = false;
         this.chunksStored++;
-        entry.stored = Math.max(entry.stored, version);
+        entry.stored = version;
         const done = entry.waiters.filter((w) => w.version <= entry.stored);
         entry.waiters = entry.waiters.filter((w) => w.version > entry.stored);
         for (const w of done) w.resolve();

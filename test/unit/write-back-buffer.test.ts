@@ -140,6 +140,18 @@ describe('write-back buffer', () => {
     expect(backend.stored.get(0)).toEqual(fill(CHUNK, 2));
   });
 
+  it('stores the versions of a chunk in order even when the backend would finish concurrent stores out of order', async () => {
+    const backend = new FakeBackend(CHUNK);
+    const delays = [5, 0];
+    backend.jitter = () => delays.shift() ?? 0;
+    const buf = new WriteBackBuffer(backend, { bufferBytes: CHUNK });
+    await buf.write(0, fill(4, 1), false);
+    await buf.write(0, fill(4, 2), false);
+    await buf.flush();
+    await settle();
+    expect(backend.stored.get(0)?.subarray(0, 4)).toEqual(fill(4, 2));
+  });
+
   it('stops acknowledging writes once the lease is lost, and fails a flush it cannot honour', async () => {
     const backend = new FakeBackend(4 * CHUNK);
     const buf = new WriteBackBuffer(backend, { bufferBytes: 4 * CHUNK, flushDelayMs: 60_000 });
