@@ -61,7 +61,11 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, root: 
   const issue = result.error.issues[0];
   const code = (issue.code === 'custom' && issue.params?.code) || codeAt(schema, issue.path) || 'bad-input';
   const where = issue.path.length ? issue.path.map(String).join('.') : root;
-  throw badInput(`${where}: ${issue.message}`, code);
+  // Domain messages may name the field already (`sizeBytes: cannot read …`).
+  const reason = issue.message.startsWith(`${where}: `)
+    ? issue.message.slice(where.length + 2)
+    : issue.message;
+  throw badInput(`${where}: ${reason}`, code);
 }
 
 function codeAt(schema: z.ZodType, path: PropertyKey[]): string | undefined {
