@@ -31,11 +31,35 @@ const operationId = (r: Route) =>
     .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('');
 
-function pathOf(r: Route, bearer: string): RouteConfig {
+/** Links from a route's success to every route whose path parameters it names. */
+function linksOf(r: Route, routes: readonly Route[]): ResponseConfig['links'] {
+  const yields = r.yields;
+  if (!yields) return undefined;
+  const targets = routes.filter((t) => {
+    const names = Object.keys(t.params?.shape ?? {});
+    return names.length > 0 && names.every((n) => n in yields);
+  });
+  return Object.fromEntries(
+    targets.map((t) => [
+      operationId(t),
+      {
+        operationId: operationId(t),
+        parameters: Object.fromEntries(Object.keys(t.params?.shape ?? {}).map((n) => [n, yields[n]])),
+      },
+    ]),
+  );
+}
+
+function pathOf(r: Route, routes: readonly Route[], bearer: string): RouteConfig {
+  const links = linksOf(r, routes);
   const success: ResponseConfig =
     r.status === 204 || !r.response
       ? { description: 'done' }
-      : { description: r.summary, content: { 'application/json': { schema: r.response } } };
+      : {
+          description: r.summary,
+          content: { 'application/json': { schema: r.response } },
+          ...(links && { links }),
+        };
   const errors = r.public ? ERRORS.filter(([status]) => status === 405) : ERRORS;
   return {
     method: r.method.toLowerCase() as RouteConfig['method'],
@@ -68,7 +92,7 @@ export function openApiDocument(routes: readonly Route[]): Document {
       'The local API (`volmirror up`) takes the bearer token from its local config. A deployed API ' +
       'Gateway stage takes AWS SigV4 (IAM) signatures for the execute-api service instead.',
   });
-  for (const r of routes) registry.registerPath(pathOf(r, bearer.name));
+  for (const r of routes) registry.registerPath(pathOf(r, routes, bearer.name));
   const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {

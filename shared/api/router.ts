@@ -60,6 +60,11 @@ export interface Route {
   params?: z.ZodObject;
   body?: z.ZodType;
   response?: z.ZodType;
+  /**
+   * The path parameters of other routes that a success names, as OpenAPI runtime expressions
+   * (`$response.body#/id`): the document's links, which fuzzers and clients follow.
+   */
+  yields?: Record<string, string>;
   /** Answers without auth (CONTRACT.md: /health; the OpenAPI document). */
   public?: true;
   handle: (deps: Deps, params: never, body: never) => Promise<unknown>;
@@ -101,6 +106,7 @@ export const ROUTES: Route[] = [
       status: 201,
       body: S.CreateVolumeBody,
       response: S.Volume,
+      yields: { volumeId: '$response.body#/id' },
     },
     (d, _p, b) => createVolume(d, b),
   ),
@@ -137,6 +143,7 @@ export const ROUTES: Route[] = [
       status: 201,
       body: S.CreateGroupBody,
       response: S.Group,
+      yields: { groupId: '$response.body#/id' },
     },
     (d, _p, b) => createGroup(d, b),
   ),
@@ -186,6 +193,11 @@ export const ROUTES: Route[] = [
       params: S.GroupParams,
       body: S.AddPairBody,
       response: S.Pair,
+      yields: {
+        groupId: '$request.path.groupId',
+        primaryVolumeId: '$response.body#/primaryVolumeId',
+        volumeId: '$response.body#/secondaryVolumeId',
+      },
     },
     (d, p, b) => addPair(d, p.groupId, b),
   ),
@@ -207,6 +219,7 @@ export const ROUTES: Route[] = [
       status: 202,
       params: S.GroupParams,
       response: S.SyncStarted,
+      yields: { groupId: '$request.path.groupId', syncId: '$response.body#/syncId' },
     },
     (d, p) => startSync(d, p.groupId),
   ),
@@ -367,8 +380,9 @@ async function answer(where: string, work: () => Promise<ApiResponse>): Promise<
   }
 }
 
+/** The JSON object a body route needs; a missing body is bad input, not an empty object. */
 function parseBody(body: string | null | undefined): Record<string, unknown> {
-  if (!body) return {};
+  if (!body) throw badInput('body: a JSON object is required', 'bad-json');
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { route } from '../../shared/api/router';
 import {
   AddPairBody,
   CreateGroupBody,
@@ -9,6 +10,7 @@ import {
   RoleBody,
   SyncParams,
 } from '../../shared/api/schemas/index';
+import type { Deps } from '../../shared/deps';
 import { DomainError } from '../../shared/domain/errors';
 
 type Schema = Parameters<typeof parseWith>[0];
@@ -177,5 +179,29 @@ describe('API schemas take good input and read it', () => {
 
   it.each(good)('%s', (_, schema, input, expected) => {
     expect(parseWith(schema, input, 'body')).toEqual(expected ?? input);
+  });
+});
+
+describe('the router validates before any use case runs', () => {
+  // No AWS behind it: a request that reached a use case would fail with a 500.
+  const deps = {} as Deps;
+
+  it.each([
+    ['PATCH', '/groups/grp-0123456789ab', undefined],
+    ['PATCH', '/groups/grp-0123456789ab', ''],
+    ['POST', '/groups/grp-0123456789ab/pairs', undefined],
+    ['POST', '/volumes', undefined],
+  ])('%s %s without a body is 400', async (method, path, body) => {
+    const res = await route(deps, { method, path, body });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { code: expect.stringMatching(/^bad-/) } });
+  });
+
+  it.each([
+    ['GET', '/volumes/vol-A', 'bad-id'],
+    ['PATCH', '/groups/..', 'bad-id'],
+  ])('%s %s with a bad path parameter is 400 %s', async (method, path, code) => {
+    const res = await route(deps, { method, path, body: '{}' });
+    expect({ status: res.status, body: res.body }).toMatchObject({ status: 400, body: { error: { code } } });
   });
 });

@@ -76,7 +76,10 @@ export const CreateGroupBody = z
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
   })
-  .openapi('CreateGroup', { description: 'A new mirror group between two sites' });
+  .openapi('CreateGroup', {
+    description: 'A new mirror group between two sites',
+    example: { name: 'g1', primarySite: 'east', secondarySite: 'west', sync: { mode: 'manual' } },
+  });
 
 export const PatchGroupBody = z
   .strictObject({
@@ -86,7 +89,10 @@ export const PatchGroupBody = z
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
   })
-  .openapi('PatchGroup', { description: 'The settings to change; the others stay' });
+  .openapi('PatchGroup', {
+    description: 'The settings to change; the others stay',
+    example: { priority: 'high', sync: { mode: 'scheduled', intervalSeconds: 300 } },
+  });
 
 /** POST /groups/{groupId}/role (the handler lands with the role-change work). */
 export const RoleBody = z

@@ -22,7 +22,10 @@ export const CreateVolumeBody = z
       domainIssue(() => checkVolumeSize(v.sizeBytes, chunk), ['sizeBytes']);
     if (issue) payload.issues.push({ ...issue, input: v });
   })
-  .openapi('CreateVolume', { description: 'A new volume at one site' });
+  .openapi('CreateVolume', {
+    description: 'A new volume at one site',
+    example: { name: 'db', site: 'east', sizeBytes: '64MiB', chunkSizeBytes: '1MiB' },
+  });
 
 export const Volume = z
   .object({
