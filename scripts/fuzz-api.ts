@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,11 @@ import { LocalApiServer } from '../local/http-server';
 import { LocalRuntime } from '../local/runtime';
 import { LocalStack } from '../local/stack';
 import { buildClients } from '../shared/aws/clients';
-import { buildDeps } from '../shared/deps';
+import { buildDeps, type Deps } from '../shared/deps';
+import { createGroup } from '../shared/usecases/groups';
+import { addPair } from '../shared/usecases/pairs';
+import { getSync, startSync } from '../shared/usecases/sync/index';
+import { createVolume } from '../shared/usecases/volumes';
 
 const CHECKS = [
   'not_a_server_error',
@@ -35,6 +39,52 @@ function run(cmd: string, args: string[]): Promise<number> {
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+}
+
+const SEED_SYNC_MS = 60_000;
+
+/**
+ * Real resources for the fuzzer to aim at: random ids only ever reach 404, so schemathesis
+ * draws path ids, body ids and site names from these (config dictionaries) most of the time.
+ * A group with a pair and a committed RP, an empty group, free volumes at both sites.
+ */
+async function seed(deps: Deps): Promise<string> {
+  const [east, west] = deps.config.sites.map((s) => s.name);
+  const size = { sizeBytes: 4 * 1024 * 1024, chunkSizeBytes: 1024 * 1024 };
+  const volumes = [];
+  for (const [i, site] of [east, east, east, west, west].entries()) {
+    volumes.push((await createVolume(deps, { name: `seed${i}`, site, ...size })).id);
+  }
+  const mirrored = await createGroup(deps, { name: 'seed-mirrored', primarySite: east, secondarySite: west });
+  const empty = await createGroup(deps, { name: 'seed-empty', primarySite: east, secondarySite: west });
+  const pair = await addPair(deps, mirrored.id, { primaryVolumeId: volumes[0] });
+  const started = await startSync(deps, mirrored.id);
+  const deadline = Date.now() + SEED_SYNC_MS;
+  while ((await getSync(deps, mirrored.id, started.syncId)).state !== 'committed') {
+    if (Date.now() > deadline) throw new Error(`the seed sync did not commit in ${SEED_SYNC_MS} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const list = (values: string[]) => `{ values = [${values.map((v) => JSON.stringify(v)).join(', ')}] }`;
+  const bind = (dictionary: string) => `{ dictionary = "${dictionary}", probability = 0.8 }`;
+  return [
+    '[dictionaries]',
+    `groups = ${list([mirrored.id, empty.id])}`,
+    `volumes = ${list([...volumes, pair.secondaryVolumeId])}`,
+    `syncs = ${list([started.syncId])}`,
+    `sites = ${list([east, west])}`,
+    '',
+    '[parameters]',
+    `"path.groupId" = ${bind('groups')}`,
+    `"path.volumeId" = ${bind('volumes')}`,
+    `"path.primaryVolumeId" = ${bind('volumes')}`,
+    `"path.syncId" = ${bind('syncs')}`,
+    `"body.primaryVolumeId" = ${bind('volumes')}`,
+    `"body.secondaryVolumeId" = ${bind('volumes')}`,
+    `"body.site" = ${bind('sites')}`,
+    `"body.primarySite" = ${bind('sites')}`,
+    `"body.secondarySite" = ${bind('sites')}`,
+    '',
+  ].join('\n');
 }
 
 interface Figures {
@@ -108,7 +158,11 @@ async function main(): Promise<number> {
       ),
     );
     const ndjson = join(reports, 'events.ndjson');
+    const config = join(reports, 'schemathesis.toml');
+    writeFileSync(config, await seed(deps));
     const code = await run(join(venv, 'bin', 'schemathesis'), [
+      '--config-file',
+      config,
       'run',
       `${api.url}/openapi.json`,
       '--url',
