@@ -2,7 +2,8 @@
  * Fuzzes the REST API with schemathesis from its own OpenAPI document: the embedded stack
  * (emulators, runtime, API) in this process, schemathesis (scripts/setup-fuzz.sh) against it
  * with the bearer token. Fails on any 5xx, any response that breaks its schema, any status
- * the document does not name, and any schema-breaking request the API accepts.
+ * the document does not name, any schema-breaking request the API accepts, a request served
+ * without the token, and a method not served answered without 405 and its Allow header.
  *   npm run fuzz:api [-- --examples 40 --seed 1]
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +29,9 @@ const CHECKS = [
   'content_type_conformance',
   'response_schema_conformance',
   'negative_data_rejection',
+  'ignored_auth',
+  'unsupported_method',
+  'allow_header_conformance',
 ];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
