@@ -37,9 +37,10 @@ const CHECKS = [
 const root = fileURLToPath(new URL('..', import.meta.url));
 const venv = process.env.VOLMIRROR_FUZZ_VENV ?? join(root, '.fuzz-venv');
 
-function run(cmd: string, args: string[]): Promise<number> {
+/** Runs a command in `cwd` (schemathesis keeps its example cache there: a temporary directory). */
+function run(cmd: string, args: string[], cwd: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(cmd, args, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
@@ -164,35 +165,39 @@ async function main(): Promise<number> {
     const ndjson = join(reports, 'events.ndjson');
     const config = join(reports, 'schemathesis.toml');
     writeFileSync(config, await seed(deps));
-    const code = await run(join(venv, 'bin', 'schemathesis'), [
-      '--config-file',
-      config,
-      'run',
-      `${api.url}/openapi.json`,
-      '--url',
-      api.url,
-      '--header',
-      `Authorization: Bearer ${token}`,
-      '--checks',
-      CHECKS.join(','),
-      '--max-examples',
-      values.examples,
-      '--seed',
-      values.seed,
-      // One worker: hypothesis's lambda descriptions call ast.parse, which is not thread-safe on
-      // Python 3.11 ("AST constructor recursion depth mismatch" with two workers).
-      '--workers',
-      '1',
-      '--phases',
-      'examples,coverage,fuzzing,stateful',
-      '--max-time',
-      '100',
-      '--report',
-      'ndjson',
-      '--report-ndjson-path',
-      ndjson,
-      '--no-color',
-    ]);
+    const code = await run(
+      join(venv, 'bin', 'schemathesis'),
+      [
+        '--config-file',
+        config,
+        'run',
+        `${api.url}/openapi.json`,
+        '--url',
+        api.url,
+        '--header',
+        `Authorization: Bearer ${token}`,
+        '--checks',
+        CHECKS.join(','),
+        '--max-examples',
+        values.examples,
+        '--seed',
+        values.seed,
+        // One worker: hypothesis's lambda descriptions call ast.parse, which is not thread-safe on
+        // Python 3.11 ("AST constructor recursion depth mismatch" with two workers).
+        '--workers',
+        '1',
+        '--phases',
+        'examples,coverage,fuzzing,stateful',
+        '--max-time',
+        '100',
+        '--report',
+        'ndjson',
+        '--report-ndjson-path',
+        ndjson,
+        '--no-color',
+      ],
+      reports,
+    );
     const f = figuresOf(ndjson, operations);
     console.log(
       `fuzz:api: ${f.requests} requests, ${f.operationsCovered}/${f.operationsTotal} operations covered, ` +

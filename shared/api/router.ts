@@ -18,7 +18,6 @@ import { abortSync, getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 import { openApiDocument } from './openapi';
 import * as S from './schemas/index';
-import { parseWith } from './schemas/index';
 
 /** A request as the local HTTP server sees it: the path still percent-encoded, as sent. */
 export interface ApiRequest {
@@ -360,8 +359,8 @@ async function dispatch(
   }
   const { route: r } = hit;
   // Validated before the use case runs, so a refused request changes nothing.
-  const params = r.params ? parseWith(r.params, hit.params, 'path') : undefined;
-  const body = r.body ? parseWith(r.body, parseBody(req.body), 'body') : undefined;
+  const params = r.params ? S.parseWith(r.params, hit.params, 'path') : undefined;
+  const body = r.body ? S.parseWith(r.body, parseBody(req.body), 'body') : undefined;
   const out = await r.handle(deps, params as never, body as never);
   return r.status === 204 ? { status: 204 } : { status: r.status, body: out };
 }
@@ -387,10 +386,10 @@ function parseBody(body: string | null | undefined): Record<string, unknown> {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw badInput('request body is not valid JSON', 'bad-json');
+    throw badInput('body: not valid JSON', 'bad-json');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw badInput('request body must be a JSON object', 'bad-json');
+    throw badInput('body: must be a JSON object', 'bad-json');
   }
   return parsed as Record<string, unknown>;
 }
