@@ -16,7 +16,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
-import { pathParameters, ROUTES, type Route } from './routes';
+import { pathParameters, ROUTES, type Route, requestModel } from './routes';
 
 export interface MirrorApiProps {
   restApiName: string;
@@ -125,19 +125,23 @@ export class MirrorApi extends Construct {
         requestParameters: Object.fromEntries(
           pathParameters(route.path).map((p) => [`method.request.path.${p}`, true]),
         ),
-        requestModels: route.body ? { 'application/json': this.model(route) } : undefined,
+        requestModels: route.body ? { 'application/json': this.model(route, route.body) } : undefined,
       });
       if (route.public) {
-        acknowledge(method, 'APIG4', 'GET /health answers without auth by contract and reads nothing.');
+        acknowledge(
+          method,
+          'APIG4',
+          'GET /health (by contract) and GET /openapi.json (the API document) answer without auth and read nothing.',
+        );
       }
     }
   }
 
-  private model(route: Route): Model {
+  private model(route: Route, body: NonNullable<Route['body']>): Model {
     const name = `${route.method}${route.path}`.replace(/[^A-Za-z0-9]/g, '');
     return this.api.addModel(name, {
       contentType: 'application/json',
-      schema: { schema: JsonSchemaVersion.DRAFT4, title: name, ...route.body },
+      schema: { ...requestModel(body), schema: JsonSchemaVersion.DRAFT4, title: name },
     });
   }
 }

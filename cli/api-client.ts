@@ -1,19 +1,28 @@
 import { isAlive, type LocalConfig, localConfigPath, readLocalConfig } from '../local/local-config';
-import type { GroupView, PairView } from '../shared/usecases/groups';
-import type { RecoveryPointView } from '../shared/usecases/recovery-points';
-import type { SyncView } from '../shared/usecases/sync/index';
-import type { VolumeView } from '../shared/usecases/volumes';
+import type {
+  ClonesView,
+  EventView,
+  GroupView,
+  PairView,
+  RecoveryPointView,
+  SyncStartedView,
+  SyncView,
+  VolumeView,
+} from '../shared/api/schemas/index';
 import { ApiError, CliError } from './errors';
 import { sigv4Signer } from './sigv4';
 
-export type { GroupView, PairView, RecoveryPointView, SyncView, VolumeView };
-
-export interface EventView {
-  at: string;
-  kind: string;
-  severity: 'info' | 'warning' | 'error';
-  message: string;
-}
+/** The API's answers, typed by the schemas the API validates and documents them with. */
+export type {
+  ClonesView,
+  EventView,
+  GroupView,
+  PairView,
+  RecoveryPointView,
+  SyncStartedView,
+  SyncView,
+  VolumeView,
+};
 
 const REQUEST_TIMEOUT_MS = 60_000;
 

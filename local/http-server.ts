@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { route } from '../shared/api/router';
+import { ROUTES, route } from '../shared/api/router';
 import type { Deps } from '../shared/deps';
 
 const MAX_BODY = 1024 * 1024;
+
+/** The paths that answer without auth: /health and the OpenAPI document. */
+const PUBLIC = new Set(ROUTES.filter((r) => r.public).map((r) => r.pattern));
 
 /** The REST API on loopback, with a bearer token standing in for API Gateway's IAM auth. */
 export class LocalApiServer {
@@ -31,7 +34,7 @@ export class LocalApiServer {
             error: { code: 'bad-path', message: `the request target ${req.url} is not a path` },
           });
         }
-        if (path !== '/health' && req.headers.authorization !== `Bearer ${token}`) {
+        if (!PUBLIC.has(path) && req.headers.authorization !== `Bearer ${token}`) {
           return send(401, { error: { code: 'unauthorized', message: 'missing or wrong bearer token' } });
         }
         const body = await readBody(req);

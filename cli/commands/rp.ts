@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ApiClient, type RecoveryPointView, seg, type VolumeView } from '../api-client';
+import { ApiClient, type ClonesView, type RecoveryPointView, seg } from '../api-client';
 import { leaf } from '../command';
 import { emit, formatBytes, type JsonFlag, run, table } from '../output';
 
@@ -30,7 +30,7 @@ export function registerRp(program: Command): void {
   ).action(
     run(async (ref: string, rpId: string, o: JsonFlag) => {
       const api = ApiClient.fromLocal();
-      const out = await api.post<{ volumes: VolumeView[] }>(
+      const out = await api.post<ClonesView>(
         `/groups/${seg(await api.groupId(ref))}/recovery-points/${seg(rpId)}/clones`,
       );
       emit(o, out, () =>

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { ApiClient, type GroupView, type SyncView, seg } from '../api-client';
+import { ApiClient, type GroupView, type SyncStartedView, type SyncView, seg } from '../api-client';
 import { leaf, onInterrupt, secondsArg } from '../command';
 import { CliError } from '../errors';
 import { emit, type JsonFlag, Progress, run } from '../output';
@@ -65,9 +65,7 @@ export function registerSync(program: Command): void {
       run(async (ref: string, o: JsonFlag & { wait?: boolean; timeout?: number }) => {
         const api = ApiClient.fromLocal();
         const groupId = await api.groupId(ref);
-        const started = await api.post<{ syncId: string; recoveryPointId: string }>(
-          `/groups/${seg(groupId)}/sync`,
-        );
+        const started = await api.post<SyncStartedView>(`/groups/${seg(groupId)}/sync`);
         if (!o.wait) {
           emit(o, started, () => `sync ${started.syncId} started for ${started.recoveryPointId}`);
           return;

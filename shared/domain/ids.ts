@@ -3,8 +3,8 @@ import { badInput } from './errors';
 
 // IDs become S3 key segments and DynamoDB key parts: a closed alphabet keeps `/`, `..`,
 // `#` and control characters out of both.
-const ID = /^[a-z][a-z0-9-]{2,62}$/;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const ID = /^[a-z][a-z0-9-]{2,62}$/;
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export type IdKind = 'vol' | 'grp' | 'sync' | 'rp' | 'gw' | 'pair';
 

@@ -50,11 +50,13 @@ async function withMemberLock<T>(
   }
 }
 
-export async function addPair(
-  deps: Deps,
-  groupId: unknown,
-  input: Record<string, unknown>,
-): Promise<PairView> {
+/** A pair to add, as the API's schema (shared/api/schemas) has checked it. */
+export interface AddPairInput {
+  primaryVolumeId: string;
+  secondaryVolumeId?: string;
+}
+
+export async function addPair(deps: Deps, groupId: unknown, input: AddPairInput): Promise<PairView> {
   const group = await loadGroup(deps, groupId);
   if (group.status === 'failed') throw conflict(`group ${group.id} has failed`, 'wrong-state');
   const primary = await loadVolume(deps, input.primaryVolumeId);

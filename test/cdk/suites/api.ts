@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ROUTES as DEPLOYED_ROUTES, requestModel } from '../../../cdk/routes';
 import { ROUTES } from '../../../shared/api/router';
 import { eachSite, resourcesOf, type Synthesized } from '../fixture';
 
@@ -14,13 +15,16 @@ const DEPLOYED_AHEAD = [
   'POST /groups/{groupId}/recovery-points/{rpId}/clones',
 ];
 
-const BODIES = [
-  'POST /volumes',
-  'POST /groups',
-  'PATCH /groups/{groupId}',
-  'POST /groups/{groupId}/pairs',
-  'POST /groups/{groupId}/role',
-];
+/** Routes that answer without auth: /health by contract, and the OpenAPI document. */
+const PUBLIC = ['GET /health', 'GET /openapi.json'];
+
+/** The body schema of every route that takes one: the router's own, or the deployed list's for routes still to land. */
+const BODIES = new Map<string, NonNullable<(typeof DEPLOYED_ROUTES)[number]['body']>>();
+for (const r of ROUTES) if (r.body) BODIES.set(`${r.method} ${r.pattern}`, r.body);
+for (const r of DEPLOYED_ROUTES) {
+  const route = `${r.method} ${r.path}`;
+  if (r.body && !BODIES.has(route)) BODIES.set(route, r.body);
+}
 
 export function apiSuite(s: Synthesized): void {
   describe.each(eachSite(s))('site %s REST API', (_, i) => {
@@ -46,16 +50,16 @@ export function apiSuite(s: Synthesized): void {
       expect([...deployed.keys()].sort()).toEqual([...IMPLEMENTED, ...DEPLOYED_AHEAD].sort());
     });
 
-    it('requires IAM (SigV4) auth on every method except GET /health', () => {
+    it('requires IAM (SigV4) auth on every method except GET /health and GET /openapi.json', () => {
       for (const [route, m] of deployed) {
-        expect(m.AuthorizationType, route).toBe(route === 'GET /health' ? 'NONE' : 'AWS_IAM');
+        expect(m.AuthorizationType, route).toBe(PUBLIC.includes(route) ? 'NONE' : 'AWS_IAM');
       }
     });
 
     it('validates every request: path parameters, and the JSON body where there is one', () => {
       for (const [route, m] of deployed) {
         expect(m.RequestValidatorId, route).toBeDefined();
-        if (BODIES.includes(route)) expect(m.RequestModels, route).toHaveProperty(['application/json']);
+        if (BODIES.has(route)) expect(m.RequestModels, route).toHaveProperty(['application/json']);
         for (const [, param] of route.matchAll(/\{([^}]+)\}/g)) {
           expect(m.RequestParameters, route).toHaveProperty([`method.request.path.${param}`], true);
         }
@@ -63,6 +67,40 @@ export function apiSuite(s: Synthesized): void {
       site.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
         ValidateRequestBody: true,
         ValidateRequestParameters: true,
+      });
+    });
+
+    it("checks every POST and PATCH body against a model made from the router's own schema", () => {
+      const models = resourcesOf(site, 'AWS::ApiGateway::Model');
+      const bodyRoutes = [...deployed].filter(([route]) => /^(POST|PATCH) /.test(route) && BODIES.has(route));
+      expect(bodyRoutes.map(([route]) => route).sort()).toEqual(
+        [...BODIES.keys()].filter((r) => /^(POST|PATCH) /.test(r)).sort(),
+      );
+      for (const [route, m] of bodyRoutes) {
+        expect(m.RequestValidatorId, route).toBeDefined();
+        const ref = (m.RequestModels as Record<string, { Ref: string }>)['application/json'].Ref;
+        const schema = models[ref].Properties.Schema as Record<string, unknown>;
+        const body = BODIES.get(route);
+        expect(body, route).toBeDefined();
+        if (!body) continue;
+        expect(schema, route).toMatchObject({
+          $schema: 'http://json-schema.org/draft-04/schema#',
+          ...requestModel(body),
+        });
+        // Only draft-4 keywords API Gateway knows, at every depth.
+        expect(JSON.stringify(schema), route).not.toMatch(/"(format|default|const|\$ref|examples?)":/);
+      }
+      // The deployment's bodies are the router's very schemas, not copies.
+      for (const r of DEPLOYED_ROUTES) {
+        const served = ROUTES.find((x) => x.method === r.method && x.pattern === r.path);
+        if (served) expect(r.body, `${r.method} ${r.path}`).toBe(served.body);
+      }
+      // A wrong type is refused by the gateway before the function runs.
+      const volume = BODIES.get('POST /volumes');
+      expect(volume && requestModel(volume)).toMatchObject({
+        required: ['name', 'site', 'sizeBytes'],
+        additionalProperties: false,
+        properties: { name: { type: 'string' } },
       });
     });
 
