@@ -1,7 +1,9 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { type ApiResponse, route, routeMatched } from '../shared/api/router';
 import type { Deps } from '../shared/deps';
 import { lambdaDeps } from './deps';
+import { type InvocationContext, invocationLogger, logger } from './observability';
 
 /**
  * API Gateway REST API proxy integration; IAM (SigV4) auth is enforced by API Gateway. Every
@@ -10,8 +12,9 @@ import { lambdaDeps } from './deps';
  */
 export function makeApiHandler(
   getDeps: () => Deps,
-): (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult> {
-  return async (event) => {
+  options: { logger?: Logger } = {},
+): (event: APIGatewayProxyEvent, context?: InvocationContext) => Promise<APIGatewayProxyResult> {
+  return async (event, context) => {
     const body =
       event.body !== null && event.isBase64Encoded
         ? Buffer.from(event.body, 'base64').toString('utf8')
@@ -24,6 +27,12 @@ export function makeApiHandler(
           body,
         })
       : await route(getDeps(), { method: event.httpMethod, path: event.path, body });
+    if (res.failure) {
+      invocationLogger(options.logger ?? logger, context, { path: res.failure.path }).error(
+        'request failed',
+        res.failure.error as Error,
+      );
+    }
     return {
       statusCode: res.status,
       headers: { ...(res.body !== undefined && { 'content-type': 'application/json' }), ...res.headers },

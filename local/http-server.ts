@@ -41,6 +41,8 @@ export class LocalApiServer {
         if (body === undefined)
           return send(413, { error: { code: 'too-large', message: 'body over 1 MiB' } });
         const out = await route(deps, { method: req.method ?? 'GET', path, body });
+        if (out.failure)
+          process.stderr.write(`request ${out.failure.path} failed: ${String(out.failure.error)}\n`);
         send(out.status, out.body, out.headers);
       } catch (e) {
         send(500, { error: { code: 'internal', message: String(e) } });

@@ -41,6 +41,8 @@ export interface ApiResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** For a 500: what failed, for the caller's log (never sent to the client). */
+  failure?: { path: string; error: unknown };
 }
 
 type Params = Record<string, string>;
@@ -365,15 +367,15 @@ async function dispatch(
   return r.status === 204 ? { status: 204 } : { status: r.status, body: out };
 }
 
-/** Domain errors become their 4xx; anything else is logged and answered as a 500 without detail. */
+/** Domain errors become their 4xx; anything else is a 500 without detail, the failure kept for the log. */
 async function answer(where: string, work: () => Promise<ApiResponse>): Promise<ApiResponse> {
   try {
     return await work();
   } catch (e) {
     if (e instanceof DomainError) return errorResponse(e);
-    console.error(JSON.stringify({ level: 'error', msg: 'request failed', path: where, error: String(e) }));
     return {
       status: 500,
+      failure: { path: where, error: e },
       body: { error: { code: 'internal', message: 'internal error; see the service log' } },
     };
   }
