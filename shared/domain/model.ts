@@ -195,6 +195,8 @@ export interface SyncJob {
   pause?: SyncPause;
   /** Consecutive steps that threw an error other than an unreachable site. */
   failures?: number;
+  /** Consecutive steps that failed with throttling, a server error or a timeout. */
+  transientFailures?: number;
   chunksTotal?: number;
   bytesTotal?: number;
   startedAt: string;
