@@ -75,7 +75,7 @@ export function groupStatus(group: Group): GroupStatus {
 }
 
 export function pairStatus(group: Group, pair: Pair): PairStatus {
-  if (group.status === 'failed') return 'failed';
+  if (group.status === 'failed' || group.failedPairs?.includes(pair.id)) return 'failed';
   if (group.status === 'user-suspended' || group.status === 'system-suspended') return 'stopped';
   if (pair.firstRp === undefined) return group.status === 'paused' ? 'incomplete' : 'synchronizing';
   if (group.status === 'paused') return 'incomplete';

@@ -106,6 +106,18 @@ export interface Group {
   openSyncs?: string[];
   lastSyncStartedAt?: string;
   pausedReason?: string;
+  /** Why the system suspended the group (a member failed). */
+  suspendedReason?: string;
+  /** Ids of the pairs whose member failed while the group is system-suspended. */
+  failedPairs?: string[];
+  /**
+   * Set when change tracking cannot be trusted (a member failed, the backlog overflowed): the
+   * next sync finds its delta by a scan. A token, so that the sync that consumed one request
+   * does not clear a newer one.
+   */
+  resyncByScan?: string;
+  /** The `automatic` resync policy's backoff: consecutive system suspensions and the next retry. */
+  autoResume?: { retries: number; retryAt: number };
   createdAt: string;
 }
 
@@ -179,6 +191,8 @@ export interface SyncJob {
   fromEpoch: number;
   /** Change tracking for (fromEpoch, cut] was lost: the cut is quiesced and the delta found by a scan. */
   scan?: boolean;
+  /** The group's resyncByScan token this sync consumes (cleared when it commits). */
+  resyncToken?: string;
   /** Per primary volume, the scan manifest of a quiesced cut (from Group.cutDone.scan). */
   scanManifests?: Record<string, string>;
   cutEpoch?: number;

@@ -145,7 +145,11 @@ export function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
   return setUserStatus(deps, id, 'optimal', 'resumed', 'mirroring resumed');
 }
 
-/** Suspend and resume: allowed from optimal, paused or user-suspended, nothing else. */
+/**
+ * Suspend and resume: allowed from optimal, paused or user-suspended; resume also from
+ * system-suspended (the user says the failed member is usable again: the resync by scan the
+ * suspension asked for follows with the next sync).
+ */
 async function setUserStatus(
   deps: Deps,
   id: unknown,
@@ -154,16 +158,31 @@ async function setUserStatus(
   message: string,
 ): Promise<GroupView> {
   const group = await loadGroup(deps, id);
+  const from =
+    status === 'optimal'
+      ? ['optimal', 'paused', 'user-suspended', 'system-suspended']
+      : ['optimal', 'paused', 'user-suspended'];
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    { set: { status }, ...(status === 'optimal' && { remove: ['pausedReason'] }) },
     {
-      expr: '#s IN (:ok, :paused, :sus)',
+      set: { status },
+      ...(status === 'optimal' && { remove: ['pausedReason', 'suspendedReason', 'failedPairs'] }),
+    },
+    {
+      expr: `#s IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
       names: { '#s': 'status' },
-      values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
+      values: Object.fromEntries(from.map((s, i) => [`:from${i}`, s])),
     },
   );
   if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be ${verb}`, 'wrong-state');
+  // A paused sync retries now rather than at the end of its backoff.
+  if (status === 'optimal' && updated.activeSync) {
+    await deps.table.update(
+      keys.sync(group.id, updated.activeSync.id),
+      { set: { 'pause.retryAt': 0 } },
+      { expr: 'attribute_exists(pause)' },
+    );
+  }
   await recordEvent(deps, group.id, verb, 'info', message);
   return groupView(deps, updated);
 }

@@ -3,6 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes, loadPairs } from './groups';
+import { autoResume, needsScanResync } from './resync';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -46,12 +47,14 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     result.active.push({ groupId: group.id, syncId: group.activeSync.id });
     return;
   }
+  if (await autoResume(deps, group, now)) group.status = 'optimal';
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is
   // something new: a write, or a pair still waiting for its initial sync.
   if (
     group.sync.mode === 'continuous' &&
     group.lastRp &&
+    !needsScanResync(group) &&
     (await backlogBytes(deps, group)) === 0 &&
     (await allPairsReplicated(deps, group))
   )

@@ -3,6 +3,7 @@ import { barrierRange, changeRange, groupPartition, keys } from '../../aws/keys'
 import { type Deps, isoNow } from '../../deps';
 import type { Group, SyncJob } from '../../domain/model';
 import { expireRecoveryPoints } from '../recovery-points';
+import { clearScanResync } from '../resync';
 import { taskPartition } from '../sync-progress';
 import { closeOpenSync, type StepResult } from './job';
 
@@ -35,6 +36,7 @@ export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promi
 
 async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
   await cleanUp(deps, groupId, job);
+  await clearScanResync(deps, groupId, job);
   await expireRecoveryPoints(deps, groupId);
   await deps.table.update(
     keys.sync(groupId, job.id),

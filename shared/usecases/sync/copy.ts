@@ -2,8 +2,9 @@ import { keys } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { copyLanes } from '../../domain/group-rules';
 import type { Group, SyncJob } from '../../domain/model';
+import { suspendForMemberFailure } from '../resync';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
-import { failSync, pause, type StepResult, setJob } from './job';
+import { pause, type StepResult, setJob } from './job';
 
 const BASE_LANES = 2;
 
@@ -12,7 +13,7 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
   const enqueued = job.tasksEnqueued ?? 0;
   const unfinished = await loadUnfinished(deps, job.id);
   const broken = unfinished.find((t) => t.failed);
-  if (broken?.failed) return failSync(deps, job, `copy task ${broken.taskNo}: ${broken.failed}`);
+  if (broken?.failed) return suspendForMemberFailure(deps, group, job, broken.taskNo, broken.failed);
   const failing = unfinished.find((t) => t.error);
   if (failing?.error) return pause(deps, group, job, failing.error);
   if (unfinished.length === 0 && enqueued >= total) {
