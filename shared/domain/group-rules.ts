@@ -99,3 +99,29 @@ export function syncDue(group: Group, now: number): boolean {
   const cut = group.lastRp ? Date.parse(group.lastRp.cutAt) : 0;
   return now - Math.max(started, cut) >= group.sync.intervalSeconds * 1000;
 }
+
+export function checkBacklogLimit(input: unknown, current?: number): number | undefined {
+  if (input === undefined) return current;
+  if (input === null) return undefined;
+  if (typeof input !== 'number' || !Number.isInteger(input) || input < 1) {
+    throw badInput('backlogLimitBytes must be a positive whole number of bytes', 'bad-backlog-limit');
+  }
+  return input;
+}
+
+/**
+ * Whether ingest stores a change batch of this epoch. While a resync by scan is pending the
+ * records before its scan cut are useless (the scan finds the delta), so they are dropped:
+ * that bounds the backlog of an overflowed group. Records after the scan cut are always kept,
+ * since the next delta sync needs them: the cut of the running resync sync, or, once it
+ * committed and before the request is cleared, the last RP's epoch. Keeping is always safe;
+ * only dropping needs these conditions.
+ */
+export function storesChangeBatch(group: Group | undefined, epoch: number): boolean {
+  const resync = group?.resyncByScan;
+  if (!group || !resync) return true;
+  const cut = group.cutDone;
+  if (cut?.scan && cut.syncId === group.activeSync?.id && epoch > cut.epoch) return true;
+  if (group.lastRp && group.lastRp.number > resync.afterRp && epoch > group.lastRp.epoch) return true;
+  return false;
+}

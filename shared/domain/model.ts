@@ -73,6 +73,8 @@ export interface Group {
   priority: Priority;
   resyncPolicy: 'automatic' | 'manual';
   thresholds: Thresholds;
+  /** Above this many bytes of change records not yet in an RP, per-write tracking stops (resync by scan). */
+  backlogLimitBytes?: number;
   /** The open epoch: writes issued now are numbered with it. */
   epoch: number;
   lease?: Lease;
@@ -112,10 +114,11 @@ export interface Group {
   failedPairs?: string[];
   /**
    * Set when change tracking cannot be trusted (a member failed, the backlog overflowed): the
-   * next sync finds its delta by a scan. A token, so that the sync that consumed one request
-   * does not clear a newer one.
+   * next sync finds its delta by a scan. The token lets the sync that consumed one request
+   * clear that one only; `afterRp` is the RP counter when it was set (the consuming sync's RP
+   * number is higher).
    */
-  resyncByScan?: string;
+  resyncByScan?: { token: string; afterRp: number };
   /** The `automatic` resync policy's backoff: consecutive system suspensions and the next retry. */
   autoResume?: { retries: number; retryAt: number };
   createdAt: string;

@@ -2,6 +2,7 @@ import { changeRange, groupPartition, keys } from '../aws/keys';
 import { type Deps, isoNow, siteNames } from '../deps';
 import { badInput, conflict, notFound } from '../domain/errors';
 import {
+  checkBacklogLimit,
   checkPriority,
   checkResyncPolicy,
   checkSyncSettings,
@@ -19,6 +20,8 @@ export interface PairView {
   secondaryVolumeId: string;
   status: PairStatus;
   progress?: { chunksCopied: number; chunksTotal: number };
+  /** Marked for a partial resync: the next sync compares chunk versions with the last RP. */
+  resync?: 'partial';
 }
 
 export interface Alert {
@@ -39,6 +42,7 @@ export interface GroupView {
   priority: Group['priority'];
   resyncPolicy: Group['resyncPolicy'];
   thresholds: Group['thresholds'];
+  backlogLimitBytes?: number;
   lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
   recoveryPointAgeSeconds?: number;
   backlogBytes: number;
@@ -65,6 +69,9 @@ export async function createGroup(deps: Deps, input: Record<string, unknown>): P
     priority: checkPriority(input.priority),
     resyncPolicy: checkResyncPolicy(input.resyncPolicy),
     thresholds: checkThresholds(input.thresholds),
+    ...(input.backlogLimitBytes !== undefined && {
+      backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes),
+    }),
     epoch: 1,
     rpCounter: 0,
     membersVersion: 0,
@@ -107,7 +114,7 @@ export async function patchGroup(
   input: Record<string, unknown>,
 ): Promise<GroupView> {
   const group = await loadGroup(deps, id);
-  const allowed = ['name', 'sync', 'priority', 'resyncPolicy', 'thresholds'];
+  const allowed = ['name', 'sync', 'priority', 'resyncPolicy', 'thresholds', 'backlogLimitBytes'];
   const unknown = Object.keys(input).filter((k) => !allowed.includes(k));
   if (unknown.length) throw badInput(`cannot change ${unknown.join(', ')}; settable: ${allowed.join(', ')}`);
   const set = {
@@ -117,9 +124,12 @@ export async function patchGroup(
     resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
     thresholds: checkThresholds(input.thresholds, group.thresholds),
   };
+  const limit = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    { set },
+    limit === undefined
+      ? { set, remove: ['backlogLimitBytes'] }
+      : { set: { ...set, backlogLimitBytes: limit } },
     { expr: 'attribute_exists(pk)' },
   );
   if (!updated) throw notFound('group', group.id);
@@ -219,6 +229,7 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
     priority: group.priority,
     resyncPolicy: group.resyncPolicy,
     thresholds: group.thresholds,
+    ...(group.backlogLimitBytes !== undefined && { backlogLimitBytes: group.backlogLimitBytes }),
     ...(group.lastRp && {
       lastRecoveryPoint: {
         id: group.lastRp.id,
@@ -234,6 +245,7 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       secondaryVolumeId: p.secondaryVolumeId,
       status: pairStatus(group, p),
       ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
+      ...(group.resyncByScan && { resync: 'partial' as const }),
     })),
     alerts: alertsOf(group, rpAge, backlog, now),
   };

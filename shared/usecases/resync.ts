@@ -15,8 +15,11 @@ export function autoResumeDelayMs(n: number, random: () => number = Math.random)
   return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-/** A token naming one request for a resync by scan; the sync that consumes it clears that one only. */
-const resyncToken = () => `rs-${randomBytes(4).toString('hex')}`;
+/** One request for a resync by scan; the sync that consumes it clears that one only. */
+export const scanResyncRequest = (afterRp: number): NonNullable<Group['resyncByScan']> => ({
+  token: `rs-${randomBytes(4).toString('hex')}`,
+  afterRp,
+});
 
 /**
  * A member failed (a copy refused for good: access denied, a source version missing): the
@@ -43,7 +46,7 @@ export async function suspendForMemberFailure(
         status: 'system-suspended',
         suspendedReason: `copy refused: ${why}`,
         failedPairs: pair ? [pair.id] : [],
-        resyncByScan: group.resyncByScan ?? resyncToken(),
+        resyncByScan: group.resyncByScan ?? scanResyncRequest(job.rpNumber),
         autoResume: { retries, retryAt: deps.now() + autoResumeDelayMs(retries) },
       },
       remove: ['pausedReason'],
@@ -111,7 +114,7 @@ export async function clearScanResync(deps: Deps, groupId: string, job: SyncJob)
     await deps.table.update(
       keys.group(groupId),
       { remove: ['resyncByScan'] },
-      { expr: 'resyncByScan = :t', values: { ':t': job.resyncToken } },
+      { expr: 'resyncByScan.#t = :t', names: { '#t': 'token' }, values: { ':t': job.resyncToken } },
     );
   }
   await deps.table.update(

@@ -2,6 +2,7 @@ import type { Deps } from '../deps';
 import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
+import { checkBacklogOverflow } from './backlog';
 import { backlogBytes, loadPairs } from './groups';
 import { autoResume, needsScanResync } from './resync';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
@@ -43,6 +44,7 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
   for (const syncId of group.openSyncs ?? []) {
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
   }
+  await checkBacklogOverflow(deps, group);
   if (group.activeSync) {
     result.active.push({ groupId: group.id, syncId: group.activeSync.id });
     return;
