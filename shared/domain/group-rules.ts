@@ -125,3 +125,97 @@ export function storesChangeBatch(group: Group | undefined, epoch: number): bool
   if (group.lastRp && group.lastRp.number > resync.afterRp && epoch > group.lastRp.epoch) return true;
   return false;
 }
+
+export interface Alert {
+  kind: AlertKind;
+  severity: 'warning' | 'error';
+  message: string;
+}
+
+export type AlertKind =
+  | 'link-down'
+  | 'member-failed'
+  | 'recovery-point-age'
+  | 'backlog'
+  | 'sync-interval'
+  | 'role-conflict'
+  | 'orphan';
+
+/** The alerts a group has now, from its item and two measured values (per-group thresholds). */
+export function alertsOf(
+  group: Group,
+  measured: { rpAgeSeconds?: number; backlogBytes: number; now: number },
+): Alert[] {
+  const alerts: Alert[] = [];
+  const t = group.thresholds;
+  const { rpAgeSeconds, backlogBytes, now } = measured;
+  if (group.status === 'paused') {
+    alerts.push({
+      kind: 'link-down',
+      severity: 'error',
+      message: group.pausedReason ?? 'the other site is unreachable',
+    });
+  }
+  if (group.status === 'system-suspended') {
+    alerts.push({
+      kind: 'member-failed',
+      severity: 'error',
+      message: group.suspendedReason ?? 'a member of the group failed',
+    });
+  }
+  if (group.status === 'role-conflict' || group.status === 'orphan') {
+    alerts.push({
+      kind: group.status,
+      severity: 'error',
+      message:
+        group.status === 'role-conflict'
+          ? 'both sites claim the same role for this group'
+          : 'the group exists at one site only',
+    });
+  }
+  if (
+    t.recoveryPointAgeAlertSeconds &&
+    rpAgeSeconds !== undefined &&
+    rpAgeSeconds > t.recoveryPointAgeAlertSeconds
+  ) {
+    alerts.push({
+      kind: 'recovery-point-age',
+      severity: 'error',
+      message: `last recovery point is ${rpAgeSeconds}s old (threshold ${t.recoveryPointAgeAlertSeconds}s)`,
+    });
+  }
+  if (t.backlogWarningBytes && backlogBytes > t.backlogWarningBytes) {
+    alerts.push({
+      kind: 'backlog',
+      severity: 'warning',
+      message: `${backlogBytes} bytes not yet replicated (threshold ${t.backlogWarningBytes})`,
+    });
+  }
+  if (t.syncIntervalWarningSeconds && group.activeSync && group.lastSyncStartedAt) {
+    const running = Math.floor((now - Date.parse(group.lastSyncStartedAt)) / 1000);
+    if (running > t.syncIntervalWarningSeconds) {
+      alerts.push({
+        kind: 'sync-interval',
+        severity: 'warning',
+        message: `sync running for ${running}s (threshold ${t.syncIntervalWarningSeconds}s)`,
+      });
+    }
+  }
+  return alerts;
+}
+
+/**
+ * What the tick writes to the group's alertsRaised and which events it records: an alert is
+ * raised once when it starts and cleared once when it ends.
+ */
+export function alertChanges(
+  raised: readonly string[],
+  now: readonly Alert[],
+): { raise: Alert[]; clear: string[]; next: string[] } {
+  const kinds = now.map((a) => a.kind as string);
+  return {
+    raise: now.filter((a) => !raised.includes(a.kind)),
+    clear: raised.filter((k) => !kinds.includes(k)),
+    next: [...kinds].sort(),
+  };
+}

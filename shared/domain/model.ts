@@ -119,6 +119,8 @@ export interface Group {
    * number is higher).
    */
   resyncByScan?: { token: string; afterRp: number };
+  /** Kinds of the alerts raised (with an event) and not yet cleared, sorted; kept by the tick. */
+  alertsRaised?: string[];
   /** The `automatic` resync policy's backoff: consecutive system suspensions and the next retry. */
   autoResume?: { retries: number; retryAt: number };
   createdAt: string;

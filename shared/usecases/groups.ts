@@ -2,6 +2,8 @@ import { changeRange, groupPartition, keys } from '../aws/keys';
 import { type Deps, isoNow, siteNames } from '../deps';
 import { badInput, conflict, notFound } from '../domain/errors';
 import {
+  type Alert,
+  alertsOf,
   checkBacklogLimit,
   checkPriority,
   checkResyncPolicy,
@@ -24,11 +26,7 @@ export interface PairView {
   resync?: 'partial';
 }
 
-export interface Alert {
-  kind: string;
-  severity: 'warning' | 'error';
-  message: string;
-}
+export type { Alert };
 
 export interface GroupView {
   id: string;
@@ -247,47 +245,6 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
       ...(group.resyncByScan && { resync: 'partial' as const }),
     })),
-    alerts: alertsOf(group, rpAge, backlog, now),
+    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog, now }),
   };
-}
-
-function alertsOf(group: Group, rpAgeSeconds: number | undefined, backlog: number, now: number): Alert[] {
-  const alerts: Alert[] = [];
-  const t = group.thresholds;
-  if (group.status === 'paused') {
-    alerts.push({
-      kind: 'link-down',
-      severity: 'error',
-      message: group.pausedReason ?? 'the other site is unreachable',
-    });
-  }
-  if (
-    t.recoveryPointAgeAlertSeconds &&
-    rpAgeSeconds !== undefined &&
-    rpAgeSeconds > t.recoveryPointAgeAlertSeconds
-  ) {
-    alerts.push({
-      kind: 'recovery-point-age',
-      severity: 'error',
-      message: `last recovery point is ${rpAgeSeconds}s old (threshold ${t.recoveryPointAgeAlertSeconds}s)`,
-    });
-  }
-  if (t.backlogWarningBytes && backlog > t.backlogWarningBytes) {
-    alerts.push({
-      kind: 'backlog',
-      severity: 'warning',
-      message: `${backlog} bytes not yet replicated (threshold ${t.backlogWarningBytes})`,
-    });
-  }
-  if (t.syncIntervalWarningSeconds && group.activeSync && group.lastSyncStartedAt) {
-    const running = Math.floor((now - Date.parse(group.lastSyncStartedAt)) / 1000);
-    if (running > t.syncIntervalWarningSeconds) {
-      alerts.push({
-        kind: 'sync-interval',
-        severity: 'warning',
-        message: `sync running for ${running}s (threshold ${t.syncIntervalWarningSeconds}s)`,
-      });
-    }
-  }
-  return alerts;
 }

@@ -2,6 +2,7 @@ import type { Deps } from '../deps';
 import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
+import { raiseAndClearAlerts } from './alerts';
 import { checkBacklogOverflow } from './backlog';
 import { backlogBytes, loadPairs } from './groups';
 import { autoResume, needsScanResync } from './resync';
@@ -44,6 +45,10 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
   for (const syncId of group.openSyncs ?? []) {
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
   }
+  // An alert pass that fails is reported; the group's syncs go on.
+  await raiseAndClearAlerts(deps, group).catch((e: Error) => {
+    result.errors.push({ groupId: group.id, error: `alerts: ${e.message ?? String(e)}` });
+  });
   await checkBacklogOverflow(deps, group);
   if (group.activeSync) {
     result.active.push({ groupId: group.id, syncId: group.activeSync.id });
