@@ -1,3 +1,4 @@
+import type { AlarmSettings } from './aws/alarms';
 import { ChunkStore } from './aws/chunk-store';
 import type { Clients } from './aws/clients';
 import { ControlTable } from './aws/control-table';
@@ -14,6 +15,8 @@ export interface Deps {
   copyQueues: Record<string, Queue>;
   /** Where warning and error events are published as well (SNS deployed); none locally. */
   notifier?: Notifier;
+  /** Per-group CloudWatch alarms (deployed); none locally. */
+  alarms?: AlarmSettings;
   now(): number;
 }
 

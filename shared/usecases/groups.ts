@@ -15,6 +15,7 @@ import {
 import { checkId, checkName, checkSiteName, newId } from '../domain/ids';
 import type { Group, GroupStatus, Pair, PairStatus, Role } from '../domain/model';
 import { recordEvent } from './events';
+import { deleteGroupAlarms, updateGroupAlarms } from './group-alarms';
 import { syncProgressByVolume } from './sync-progress';
 
 export interface PairView {
@@ -76,6 +77,7 @@ export async function createGroup(deps: Deps, input: Record<string, unknown>): P
     createdAt: isoNow(deps),
   };
   await deps.table.put(keys.group(group.id), group, { expr: 'attribute_not_exists(pk)' });
+  await updateGroupAlarms(deps, group);
   await recordEvent(
     deps,
     group.id,
@@ -131,6 +133,7 @@ export async function patchGroup(
     { expr: 'attribute_exists(pk)' },
   );
   if (!updated) throw notFound('group', group.id);
+  await updateGroupAlarms(deps, updated);
   return groupView(deps, updated);
 }
 
@@ -143,6 +146,7 @@ export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
     throw conflict(`group ${group.id} has a sync running`, 'sync-running');
   }
   await deps.table.deleteMany(await deps.table.queryKeys(groupPartition(group.id)));
+  await deleteGroupAlarms(deps, group.id);
 }
 
 export function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {

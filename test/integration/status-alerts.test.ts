@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryAlarmStore } from '../../shared/aws/alarms';
 import { MemoryNotifier } from '../../shared/aws/notifications';
 import { listEvents } from '../../shared/usecases/events';
-import { getGroup, patchGroup } from '../../shared/usecases/groups';
+import { createGroup, deleteGroup, getGroup, patchGroup } from '../../shared/usecases/groups';
 import { tick } from '../../shared/usecases/scheduler';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import {
@@ -105,4 +106,26 @@ describe('status: alerts raised once and cleared', () => {
     );
     await syncAndWait(harness, g.groupId);
   }, 150_000);
+
+  it('group create, change and delete put and delete its CloudWatch alarms with the user thresholds', async () => {
+    h = await startHarness();
+    const store = new MemoryAlarmStore();
+    h.deps.alarms = { store, deployment: 'test', topicArn: 'arn:aws:sns:eu-west-1:000000000000:t' };
+    const g = await createGroup(h.deps, {
+      name: 'a',
+      primarySite: 'east',
+      secondarySite: 'west',
+      thresholds: { recoveryPointAgeAlertSeconds: 300 },
+    });
+    expect([...store.alarms.values()].map((a) => [a.MetricName, a.Threshold])).toEqual([
+      ['VolmirrorRecoveryPointAgeSeconds', 300],
+    ]);
+    await patchGroup(h.deps, g.id, { thresholds: { backlogWarningBytes: 4096 } });
+    expect([...store.alarms.values()].map((a) => [a.MetricName, a.Threshold]).sort()).toEqual([
+      ['VolmirrorBacklogBytes', 4096],
+      ['VolmirrorRecoveryPointAgeSeconds', 300],
+    ]);
+    await deleteGroup(h.deps, g.id);
+    expect(store.alarms.size).toBe(0);
+  });
 });
