@@ -23,7 +23,12 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
   const inFlight = unfinished.filter((t) => t.taskNo < enqueued).length;
   const lanes = BASE_LANES * copyLanes(group.priority);
   const room = Math.max(0, lanes - inFlight);
-  if (room === 0 || enqueued >= total) return 'waiting';
+  if (room === 0 || enqueued >= total) {
+    // Waiting on tasks already queued touches no site: probe the secondary, so that a link lost
+    // now pauses the sync (the probe throws "unreachable") instead of waiting unseen.
+    await deps.copyQueues[group.secondarySite].depth();
+    return 'waiting';
+  }
   const next = unfinished.filter((t) => t.taskNo >= enqueued).slice(0, room);
   const upTo = next.length ? next[next.length - 1].taskNo + 1 : total;
   await deps.copyQueues[group.secondarySite].sendAll(
