@@ -1,6 +1,8 @@
+import type { AlarmSettings } from './aws/alarms';
 import { ChunkStore } from './aws/chunk-store';
 import type { Clients } from './aws/clients';
 import { ControlTable } from './aws/control-table';
+import type { Notifier } from './aws/notifications';
 import { Queue } from './aws/queues';
 import type { MirrorConfig } from './config';
 
@@ -11,6 +13,10 @@ export interface Deps {
   stores: Record<string, ChunkStore>;
   changeQueues: Record<string, Queue>;
   copyQueues: Record<string, Queue>;
+  /** Where warning and error events are published as well (SNS deployed); none locally. */
+  notifier?: Notifier;
+  /** Per-group CloudWatch alarms (deployed); none locally. */
+  alarms?: AlarmSettings;
   now(): number;
 }
 

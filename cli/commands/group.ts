@@ -13,6 +13,7 @@ interface SettingsFlags {
   syncIntervalWarning?: number;
   recoveryPointAgeAlert?: number;
   backlogWarning?: number;
+  backlogLimit?: number;
 }
 
 /** The settings options shared by `group create` and `group set`. */
@@ -43,7 +44,12 @@ function withSettings(cmd: Command): Command {
     )
     .option('--sync-interval-warning <seconds>', 'alert when a sync runs longer than this', secondsArg)
     .option('--recovery-point-age-alert <seconds>', 'alert when the last RP is older (RPO)', secondsArg)
-    .option('--backlog-warning <size>', 'alert when unreplicated writes exceed this (e.g. 1GiB)', sizeArg);
+    .option('--backlog-warning <size>', 'alert when unreplicated writes exceed this (e.g. 1GiB)', sizeArg)
+    .option(
+      '--backlog-limit <size>',
+      'above this backlog, stop per-write tracking and resync by scan (e.g. 4GiB)',
+      sizeArg,
+    );
 }
 
 /** The API body for the settings given on the command line, and only those. */
@@ -62,6 +68,7 @@ function settingsBody(o: SettingsFlags): Record<string, unknown> {
     ...(o.priority !== undefined && { priority: o.priority }),
     ...(o.resyncPolicy !== undefined && { resyncPolicy: o.resyncPolicy }),
     ...(Object.keys(thresholds).length > 0 && { thresholds }),
+    ...(o.backlogLimit !== undefined && { backlogLimitBytes: o.backlogLimit }),
   };
 }
 
@@ -91,6 +98,7 @@ export function describeGroup(g: GroupView): string {
       ['sync warning', t.syncIntervalWarningSeconds && `${t.syncIntervalWarningSeconds}s`],
       ['RPO alert', t.recoveryPointAgeAlertSeconds && `${t.recoveryPointAgeAlertSeconds}s`],
       ['backlog warning', t.backlogWarningBytes && formatBytes(t.backlogWarningBytes)],
+      ['backlog limit', g.backlogLimitBytes && formatBytes(g.backlogLimitBytes)],
     ]),
   ];
   if (g.pairs.length > 0) {
@@ -102,7 +110,11 @@ export function describeGroup(g: GroupView): string {
           p.primaryVolumeId,
           p.secondaryVolumeId,
           p.status,
-          p.progress ? `${p.progress.chunksCopied}/${p.progress.chunksTotal} chunks` : '-',
+          p.progress
+            ? `${p.progress.chunksCopied}/${p.progress.chunksTotal} chunks`
+            : p.resync
+              ? 'partial resync pending'
+              : '-',
         ]),
       ),
     );

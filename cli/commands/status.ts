@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { GroupStatus, PairStatus } from '../../shared/domain/model';
 import { ApiClient, type EventView, type GroupView, seg, type VolumeView } from '../api-client';
 import { countArg, leaf, onInterrupt } from '../command';
 import { emit, formatAge, formatBytes, type JsonFlag, run, table } from '../output';
@@ -10,7 +11,50 @@ const DEFAULT_WATCH_COUNT = 1800;
 const percent = (copied: number, total: number) =>
   total > 0 ? `${Math.floor((copied / total) * 100)}% (${copied}/${total} chunks)` : '-';
 
-/** One row per group, one indented row per pair, then the alert messages in full. */
+/** What the operator should do, per group status: one line each, shown under the table. */
+export const GROUP_STATUS_HELP: Record<GroupStatus, string> = {
+  optimal: 'nothing to do: the secondary holds a recent recovery point',
+  'synchronizing-initial':
+    'initial copy running: wait for the first recovery point before relying on the secondary',
+  'synchronizing-interval': 'delta sync running: nothing to do, the last recovery point stays served',
+  'system-suspended':
+    'a member failed (see the failed pair and the events): fix its volume or bucket, then `volmirror resume` (automatic policy retries by itself)',
+  'user-suspended': 'suspended by a user, changes are tracked: `volmirror resume` to sync again',
+  paused:
+    'the other site is unreachable; writes go on and are tracked: restore the link, the sync resumes (manual policy: `volmirror resume`)',
+  orphan: 'the group exists at one site only: remove it or re-create its counterpart',
+  'role-change-pending': 'a role change waits for the final sync: keep writes low, nothing else to do',
+  'role-change-in-progress': 'roles are switching: wait until the group is optimal again',
+  'role-conflict':
+    'both sites claim the same role: choose the primary with `volmirror role` (--force if needed)',
+  failed: 'the group cannot mirror: check the events, then remove and re-add its pairs',
+};
+
+/** What the operator should do, per pair status. */
+export const PAIR_STATUS_HELP: Record<PairStatus, string> = {
+  synchronizing: 'initial copy of this pair running: wait',
+  optimal: 'nothing to do',
+  incomplete: 'the sync of this pair is interrupted (link down): it continues when the link returns',
+  failed: 'this member failed (access denied, version missing, volume gone): fix it, then resume the group',
+  orphan: 'this pair exists at one site only: remove it',
+  stopped: 'mirroring stopped with the group (suspended): resume the group',
+};
+
+/** One line per group that is not optimal, and per pair that needs attention. */
+export function statusAdvice(groups: GroupView[]): string[] {
+  const lines: string[] = [];
+  for (const g of groups) {
+    if (g.status !== 'optimal') lines.push(`${g.name}: ${g.status}: ${GROUP_STATUS_HELP[g.status]}`);
+    for (const p of g.pairs) {
+      if (p.status === 'failed' || p.status === 'orphan' || p.status === 'incomplete') {
+        lines.push(`${g.name}: pair ${p.primaryVolumeId} ${p.status}: ${PAIR_STATUS_HELP[p.status]}`);
+      }
+    }
+  }
+  return lines;
+}
+
+/** One row per group, one indented row per pair, then what to do and the alert messages in full. */
 export function renderStatus(groups: GroupView[], volumes: VolumeView[]): string {
   if (groups.length === 0) return 'no groups (create one with `volmirror group create`)';
   const nameOf = new Map(volumes.map((v) => [v.id, v.name]));
@@ -50,7 +94,8 @@ export function renderStatus(groups: GroupView[], volumes: VolumeView[]): string
     ['GROUP / PAIR', 'STATUS', 'ROLES', 'LAST RP', 'RP AGE', 'BACKLOG', 'PROGRESS', 'ALERTS'],
     rows,
   );
-  return alerts.length ? `${out}\n\n${alerts.join('\n')}` : out;
+  const notes = [...statusAdvice(groups), ...alerts];
+  return notes.length ? `${out}\n\n${notes.join('\n')}` : out;
 }
 
 async function snapshot(api: ApiClient, groupId: string | undefined) {

@@ -75,7 +75,7 @@ export function groupStatus(group: Group): GroupStatus {
 }
 
 export function pairStatus(group: Group, pair: Pair): PairStatus {
-  if (group.status === 'failed') return 'failed';
+  if (group.status === 'failed' || group.failedPairs?.includes(pair.id)) return 'failed';
   if (group.status === 'user-suspended' || group.status === 'system-suspended') return 'stopped';
   if (pair.firstRp === undefined) return group.status === 'paused' ? 'incomplete' : 'synchronizing';
   if (group.status === 'paused') return 'incomplete';
@@ -98,4 +98,124 @@ export function syncDue(group: Group, now: number): boolean {
   const started = group.lastSyncStartedAt ? Date.parse(group.lastSyncStartedAt) : 0;
   const cut = group.lastRp ? Date.parse(group.lastRp.cutAt) : 0;
   return now - Math.max(started, cut) >= group.sync.intervalSeconds * 1000;
+}
+
+export function checkBacklogLimit(input: unknown, current?: number): number | undefined {
+  if (input === undefined) return current;
+  if (input === null) return undefined;
+  if (typeof input !== 'number' || !Number.isInteger(input) || input < 1) {
+    throw badInput('backlogLimitBytes must be a positive whole number of bytes', 'bad-backlog-limit');
+  }
+  return input;
+}
+
+/**
+ * Whether ingest stores a change batch of this epoch. While a resync by scan is pending the
+ * records before its scan cut are useless (the scan finds the delta), so they are dropped:
+ * that bounds the backlog of an overflowed group. Records after the scan cut are always kept,
+ * since the next delta sync needs them: the cut of the running resync sync, or, once it
+ * committed and before the request is cleared, the last RP's epoch. Keeping is always safe;
+ * only dropping needs these conditions.
+ */
+export function storesChangeBatch(group: Group | undefined, epoch: number): boolean {
+  const resync = group?.resyncByScan;
+  if (!group || !resync) return true;
+  const cut = group.cutDone;
+  if (cut?.scan && cut.syncId === group.activeSync?.id && epoch > cut.epoch) return true;
+  if (group.lastRp && group.lastRp.number > resync.afterRp && epoch > group.lastRp.epoch) return true;
+  return false;
+}
+
+export interface Alert {
+  kind: AlertKind;
+  severity: 'warning' | 'error';
+  message: string;
+}
+
+export type AlertKind =
+  | 'link-down'
+  | 'member-failed'
+  | 'recovery-point-age'
+  | 'backlog'
+  | 'sync-interval'
+  | 'role-conflict'
+  | 'orphan';
+
+/** The alerts a group has now, from its item and two measured values (per-group thresholds). */
+export function alertsOf(
+  group: Group,
+  measured: { rpAgeSeconds?: number; backlogBytes: number; now: number },
+): Alert[] {
+  const alerts: Alert[] = [];
+  const t = group.thresholds;
+  const { rpAgeSeconds, backlogBytes, now } = measured;
+  if (group.status === 'paused') {
+    alerts.push({
+      kind: 'link-down',
+      severity: 'error',
+      message: group.pausedReason ?? 'the other site is unreachable',
+    });
+  }
+  if (group.status === 'system-suspended') {
+    alerts.push({
+      kind: 'member-failed',
+      severity: 'error',
+      message: group.suspendedReason ?? 'a member of the group failed',
+    });
+  }
+  if (group.status === 'role-conflict' || group.status === 'orphan') {
+    alerts.push({
+      kind: group.status,
+      severity: 'error',
+      message:
+        group.status === 'role-conflict'
+          ? 'both sites claim the same role for this group'
+          : 'the group exists at one site only',
+    });
+  }
+  if (
+    t.recoveryPointAgeAlertSeconds &&
+    rpAgeSeconds !== undefined &&
+    rpAgeSeconds > t.recoveryPointAgeAlertSeconds
+  ) {
+    alerts.push({
+      kind: 'recovery-point-age',
+      severity: 'error',
+      message: `last recovery point is ${rpAgeSeconds}s old (threshold ${t.recoveryPointAgeAlertSeconds}s)`,
+    });
+  }
+  if (t.backlogWarningBytes && backlogBytes > t.backlogWarningBytes) {
+    alerts.push({
+      kind: 'backlog',
+      severity: 'warning',
+      message: `${backlogBytes} bytes not yet replicated (threshold ${t.backlogWarningBytes})`,
+    });
+  }
+  if (t.syncIntervalWarningSeconds && group.activeSync && group.lastSyncStartedAt) {
+    const running = Math.floor((now - Date.parse(group.lastSyncStartedAt)) / 1000);
+    if (running > t.syncIntervalWarningSeconds) {
+      alerts.push({
+        kind: 'sync-interval',
+        severity: 'warning',
+        message: `sync running for ${running}s (threshold ${t.syncIntervalWarningSeconds}s)`,
+      });
+    }
+  }
+  return alerts;
+}
+
+/**
+ * What the tick writes to the group's alertsRaised and which events it records: an alert is
+ * raised once when it starts and cleared once when it ends.
+ */
+export function alertChanges(
+  raised: readonly string[],
+  now: readonly Alert[],
+): { raise: Alert[]; clear: string[]; next: string[] } {
+  const kinds = now.map((a) => a.kind as string);
+  return {
+    raise: now.filter((a) => !raised.includes(a.kind)),
+    clear: raised.filter((k) => !kinds.includes(k)),
+    next: [...kinds].sort(),
+  };
 }

@@ -73,6 +73,8 @@ export interface Group {
   priority: Priority;
   resyncPolicy: 'automatic' | 'manual';
   thresholds: Thresholds;
+  /** Above this many bytes of change records not yet in an RP, per-write tracking stops (resync by scan). */
+  backlogLimitBytes?: number;
   /** The open epoch: writes issued now are numbered with it. */
   epoch: number;
   lease?: Lease;
@@ -106,6 +108,21 @@ export interface Group {
   openSyncs?: string[];
   lastSyncStartedAt?: string;
   pausedReason?: string;
+  /** Why the system suspended the group (a member failed). */
+  suspendedReason?: string;
+  /** Ids of the pairs whose member failed while the group is system-suspended. */
+  failedPairs?: string[];
+  /**
+   * Set when change tracking cannot be trusted (a member failed, the backlog overflowed): the
+   * next sync finds its delta by a scan. The token lets the sync that consumed one request
+   * clear that one only; `afterRp` is the RP counter when it was set (the consuming sync's RP
+   * number is higher).
+   */
+  resyncByScan?: { token: string; afterRp: number };
+  /** Kinds of the alerts raised (with an event) and not yet cleared, sorted; kept by the tick. */
+  alertsRaised?: string[];
+  /** The `automatic` resync policy's backoff: consecutive system suspensions and the next retry. */
+  autoResume?: { retries: number; retryAt: number };
   createdAt: string;
 }
 
@@ -179,6 +196,8 @@ export interface SyncJob {
   fromEpoch: number;
   /** Change tracking for (fromEpoch, cut] was lost: the cut is quiesced and the delta found by a scan. */
   scan?: boolean;
+  /** The group's resyncByScan token this sync consumes (cleared when it commits). */
+  resyncToken?: string;
   /** Per primary volume, the scan manifest of a quiesced cut (from Group.cutDone.scan). */
   scanManifests?: Record<string, string>;
   cutEpoch?: number;
@@ -195,6 +214,8 @@ export interface SyncJob {
   pause?: SyncPause;
   /** Consecutive steps that threw an error other than an unreachable site. */
   failures?: number;
+  /** Consecutive steps that failed with throttling, a server error or a timeout. */
+  transientFailures?: number;
   chunksTotal?: number;
   bytesTotal?: number;
   startedAt: string;

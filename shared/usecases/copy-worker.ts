@@ -1,5 +1,5 @@
 import type { Key } from '../aws/control-table';
-import { isUnreachable } from '../aws/errors';
+import { isTransient, isUnreachable } from '../aws/errors';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
@@ -33,6 +33,8 @@ export type StopCheck = () => boolean;
 export class WorkerStopped extends Error {}
 
 const COPIES_IN_FLIGHT = 4;
+/** Transient failures a copy task may see before it is reported as a site fault (which pauses). */
+export const TASK_TRANSIENT_LIMIT = 5;
 
 /**
  * Copies the chunks of one task that are not copied yet. Each copied chunk is recorded on
@@ -112,6 +114,10 @@ export async function runCopyTask(
     }
     await recording;
   } catch (e) {
+    if (!isUnreachable(e) && isTransient(e)) {
+      await noteTransient(deps, key, e as Error);
+      throw e;
+    }
     const note = isUnreachable(e)
       ? { error: `cannot reach a site: ${(e as Error).message}` }
       : isRefused(e)
@@ -123,4 +129,19 @@ export async function runCopyTask(
     throw e;
   }
   return copied;
+}
+
+/**
+ * Throttling or a server error: the message comes back after its visibility timeout and the
+ * task is retried. Only a task that keeps failing is reported as a site fault (the sync pauses
+ * and re-offers it), so a lasting outage never leaves its messages to die in the DLQ unnoticed.
+ */
+async function noteTransient(deps: Deps, key: Key, e: Error): Promise<void> {
+  const counted = await deps.table
+    .update<CopyTaskItem>(key, { add: { transientErrors: 1 } }, { expr: 'attribute_exists(pk)' })
+    .catch(() => null);
+  if ((counted?.transientErrors ?? 0) < TASK_TRANSIENT_LIMIT) return;
+  await deps.table
+    .update(key, { set: { error: `${e.name}: ${e.message}` } }, { expr: 'attribute_exists(pk)' })
+    .catch(() => undefined);
 }

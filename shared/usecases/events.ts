@@ -19,6 +19,10 @@ export async function recordEvent(
     severity,
     message,
   });
+  // The event item is the record; a notification that cannot be sent must not undo the step.
+  if (severity !== 'info' && deps.notifier) {
+    await deps.notifier.publish({ groupId, kind, severity, message, at }).catch(() => undefined);
+  }
 }
 
 export async function listEvents(deps: Deps, groupId: string, limit = 100): Promise<GroupEvent[]> {

@@ -2,6 +2,9 @@ import { changeRange, groupPartition, keys } from '../aws/keys';
 import { type Deps, isoNow, siteNames } from '../deps';
 import { badInput, conflict, notFound } from '../domain/errors';
 import {
+  type Alert,
+  alertsOf,
+  checkBacklogLimit,
   checkPriority,
   checkResyncPolicy,
   checkSyncSettings,
@@ -21,6 +24,7 @@ import type {
   Thresholds,
 } from '../domain/model';
 import { recordEvent } from './events';
+import { deleteGroupAlarms, updateGroupAlarms } from './group-alarms';
 import { syncProgressByVolume } from './sync-progress';
 
 export interface PairView {
@@ -28,13 +32,11 @@ export interface PairView {
   secondaryVolumeId: string;
   status: PairStatus;
   progress?: { chunksCopied: number; chunksTotal: number };
+  /** Marked for a partial resync: the next sync compares chunk versions with the last RP. */
+  resync?: 'partial';
 }
 
-export interface Alert {
-  kind: string;
-  severity: 'warning' | 'error';
-  message: string;
-}
+export type { Alert };
 
 export interface GroupView {
   id: string;
@@ -48,6 +50,7 @@ export interface GroupView {
   priority: Group['priority'];
   resyncPolicy: Group['resyncPolicy'];
   thresholds: Group['thresholds'];
+  backlogLimitBytes?: number;
   lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
   recoveryPointAgeSeconds?: number;
   backlogBytes: number;
@@ -63,6 +66,8 @@ export interface GroupSettingsInput {
   priority?: Priority;
   resyncPolicy?: Group['resyncPolicy'];
   thresholds?: Thresholds;
+  /** null removes the limit. */
+  backlogLimitBytes?: number | null;
 }
 
 export interface CreateGroupInput extends GroupSettingsInput {
@@ -89,12 +94,16 @@ export async function createGroup(deps: Deps, input: CreateGroupInput): Promise<
     priority: checkPriority(input.priority),
     resyncPolicy: checkResyncPolicy(input.resyncPolicy),
     thresholds: checkThresholds(input.thresholds),
+    ...(input.backlogLimitBytes !== undefined && {
+      backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes),
+    }),
     epoch: 1,
     rpCounter: 0,
     membersVersion: 0,
     createdAt: isoNow(deps),
   };
   await deps.table.put(keys.group(group.id), group, { expr: 'attribute_not_exists(pk)' });
+  await updateGroupAlarms(deps, group);
   await recordEvent(
     deps,
     group.id,
@@ -134,12 +143,16 @@ export async function patchGroup(deps: Deps, id: unknown, input: GroupSettingsIn
     resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
     thresholds: checkThresholds(input.thresholds, group.thresholds),
   };
+  const limit = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    { set },
+    limit === undefined
+      ? { set, remove: ['backlogLimitBytes'] }
+      : { set: { ...set, backlogLimitBytes: limit } },
     { expr: 'attribute_exists(pk)' },
   );
   if (!updated) throw notFound('group', group.id);
+  await updateGroupAlarms(deps, updated);
   return groupView(deps, updated);
 }
 
@@ -152,6 +165,7 @@ export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
     throw conflict(`group ${group.id} has a sync running`, 'sync-running');
   }
   await deps.table.deleteMany(await deps.table.queryKeys(groupPartition(group.id)));
+  await deleteGroupAlarms(deps, group.id);
 }
 
 export function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
@@ -162,7 +176,11 @@ export function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
   return setUserStatus(deps, id, 'optimal', 'resumed', 'mirroring resumed');
 }
 
-/** Suspend and resume: allowed from optimal, paused or user-suspended, nothing else. */
+/**
+ * Suspend and resume: allowed from optimal, paused or user-suspended; resume also from
+ * system-suspended (the user says the failed member is usable again: the resync by scan the
+ * suspension asked for follows with the next sync).
+ */
 async function setUserStatus(
   deps: Deps,
   id: unknown,
@@ -171,16 +189,31 @@ async function setUserStatus(
   message: string,
 ): Promise<GroupView> {
   const group = await loadGroup(deps, id);
+  const from =
+    status === 'optimal'
+      ? ['optimal', 'paused', 'user-suspended', 'system-suspended']
+      : ['optimal', 'paused', 'user-suspended'];
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    { set: { status }, ...(status === 'optimal' && { remove: ['pausedReason'] }) },
     {
-      expr: '#s IN (:ok, :paused, :sus)',
+      set: { status },
+      ...(status === 'optimal' && { remove: ['pausedReason', 'suspendedReason', 'failedPairs'] }),
+    },
+    {
+      expr: `#s IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
       names: { '#s': 'status' },
-      values: { ':ok': 'optimal', ':paused': 'paused', ':sus': 'user-suspended' },
+      values: Object.fromEntries(from.map((s, i) => [`:from${i}`, s])),
     },
   );
   if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be ${verb}`, 'wrong-state');
+  // A paused sync retries now rather than at the end of its backoff.
+  if (status === 'optimal' && updated.activeSync) {
+    await deps.table.update(
+      keys.sync(group.id, updated.activeSync.id),
+      { set: { 'pause.retryAt': 0 } },
+      { expr: 'attribute_exists(pause)' },
+    );
+  }
   await recordEvent(deps, group.id, verb, 'info', message);
   return groupView(deps, updated);
 }
@@ -217,6 +250,7 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
     priority: group.priority,
     resyncPolicy: group.resyncPolicy,
     thresholds: group.thresholds,
+    ...(group.backlogLimitBytes !== undefined && { backlogLimitBytes: group.backlogLimitBytes }),
     ...(group.lastRp && {
       lastRecoveryPoint: {
         id: group.lastRp.id,
@@ -232,48 +266,8 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       secondaryVolumeId: p.secondaryVolumeId,
       status: pairStatus(group, p),
       ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
+      ...(group.resyncByScan && { resync: 'partial' as const }),
     })),
-    alerts: alertsOf(group, rpAge, backlog, now),
+    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog, now }),
   };
-}
-
-function alertsOf(group: Group, rpAgeSeconds: number | undefined, backlog: number, now: number): Alert[] {
-  const alerts: Alert[] = [];
-  const t = group.thresholds;
-  if (group.status === 'paused') {
-    alerts.push({
-      kind: 'link-down',
-      severity: 'error',
-      message: group.pausedReason ?? 'the other site is unreachable',
-    });
-  }
-  if (
-    t.recoveryPointAgeAlertSeconds &&
-    rpAgeSeconds !== undefined &&
-    rpAgeSeconds > t.recoveryPointAgeAlertSeconds
-  ) {
-    alerts.push({
-      kind: 'recovery-point-age',
-      severity: 'error',
-      message: `last recovery point is ${rpAgeSeconds}s old (threshold ${t.recoveryPointAgeAlertSeconds}s)`,
-    });
-  }
-  if (t.backlogWarningBytes && backlog > t.backlogWarningBytes) {
-    alerts.push({
-      kind: 'backlog',
-      severity: 'warning',
-      message: `${backlog} bytes not yet replicated (threshold ${t.backlogWarningBytes})`,
-    });
-  }
-  if (t.syncIntervalWarningSeconds && group.activeSync && group.lastSyncStartedAt) {
-    const running = Math.floor((now - Date.parse(group.lastSyncStartedAt)) / 1000);
-    if (running > t.syncIntervalWarningSeconds) {
-      alerts.push({
-        kind: 'sync-interval',
-        severity: 'warning',
-        message: `sync running for ${running}s (threshold ${t.syncIntervalWarningSeconds}s)`,
-      });
-    }
-  }
-  return alerts;
 }

@@ -3,6 +3,7 @@ import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
 import type { ChangeBatch } from '../domain/model';
+import { tracksChangeBatch } from './backlog';
 import type { StoredChangeBatch } from './sync/index';
 
 export function parseChangeBatch(body: string): ChangeBatch {
@@ -36,8 +37,12 @@ export function parseChangeBatch(body: string): ChangeBatch {
  * delivery finds its key taken and changes nothing; order does not matter because the
  * sync coalesces by (epoch, seq).
  */
-export async function ingestChangeBatch(deps: Deps, body: string): Promise<'stored' | 'duplicate'> {
+export async function ingestChangeBatch(
+  deps: Deps,
+  body: string,
+): Promise<'stored' | 'duplicate' | 'dropped'> {
   const b = parseChangeBatch(body);
+  if (!(await tracksChangeBatch(deps, b))) return 'dropped';
   const item: StoredChangeBatch = {
     epoch: b.epoch,
     session: b.session,

@@ -2,7 +2,10 @@ import type { Deps } from '../deps';
 import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
+import { raiseAndClearAlerts } from './alerts';
+import { checkBacklogOverflow } from './backlog';
 import { backlogBytes, loadPairs } from './groups';
+import { autoResume, needsScanResync } from './resync';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -42,16 +45,23 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
   for (const syncId of group.openSyncs ?? []) {
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
   }
+  // An alert pass that fails is reported; the group's syncs go on.
+  await raiseAndClearAlerts(deps, group).catch((e: Error) => {
+    result.errors.push({ groupId: group.id, error: `alerts: ${e.message ?? String(e)}` });
+  });
+  await checkBacklogOverflow(deps, group);
   if (group.activeSync) {
     result.active.push({ groupId: group.id, syncId: group.activeSync.id });
     return;
   }
+  if (await autoResume(deps, group, now)) group.status = 'optimal';
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is
   // something new: a write, or a pair still waiting for its initial sync.
   if (
     group.sync.mode === 'continuous' &&
     group.lastRp &&
+    !needsScanResync(group) &&
     (await backlogBytes(deps, group)) === 0 &&
     (await allPairsReplicated(deps, group))
   )

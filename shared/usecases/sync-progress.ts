@@ -11,6 +11,8 @@ export interface CopyTaskItem extends CopyTask {
   error?: string;
   /** An error no retry mends (a missing source version, access denied): the sync fails with it. */
   failed?: string;
+  /** Throttling and server errors seen since the last resume; past a limit they count as a fault. */
+  transientErrors?: number;
 }
 
 export const taskPartition = (syncId: string) => keys.copyTask(syncId, 0).pk;

@@ -36,7 +36,13 @@ async function ended(h: Harness, groupId: string, syncId: string, timeoutMs = 30
 }
 
 /** A failed sync: group released and optimal, an error event naming the sync, no copy task left. */
-async function expectFailedCleanly(h: Harness, groupId: string, syncId: string, eventKind = 'sync-failed') {
+async function expectFailedCleanly(
+  h: Harness,
+  groupId: string,
+  syncId: string,
+  eventKind = 'sync-failed',
+  status = 'optimal',
+) {
   // The job is marked failed first; the event follows the clean-up.
   const events = await waitFor(`the ${eventKind} event`, async () => {
     const all = await listEvents(h.deps, groupId);
@@ -47,7 +53,7 @@ async function expectFailedCleanly(h: Harness, groupId: string, syncId: string, 
   expect(events.length).toBeGreaterThan(0);
   const group = await h.deps.table.get<Group>(keys.group(groupId));
   expect(group?.activeSync).toBeUndefined();
-  expect(group?.status).toBe('optimal');
+  expect(group?.status).toBe(status);
   expect(await loadTaskSummaries(h.deps, syncId)).toHaveLength(0);
 }
 
@@ -119,7 +125,8 @@ describe('sync lifecycle', () => {
     const s = await ended(harness, g.groupId, syncId);
     expect(s.state).toBe('failed');
     expect(s.error).toMatch(/copy task 0/);
-    await expectFailedCleanly(harness, g.groupId, syncId);
+    // A member failure: the sync ends, and the group waits system-suspended (see status-member-failure).
+    await expectFailedCleanly(harness, g.groupId, syncId, 'sync-failed', 'system-suspended');
   });
 
   it('a step that throws the same error every time fails the sync after a few tries', async () => {

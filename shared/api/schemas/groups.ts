@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkSyncSettings, PRIORITIES, SYNC_MODES } from '../../domain/group-rules';
+import { checkBacklogLimit, checkSyncSettings, PRIORITIES, SYNC_MODES } from '../../domain/group-rules';
 import { count, id, name, site, timestamp } from './fields';
 import { coded, rule } from './rules';
 
@@ -64,6 +64,15 @@ const groupSettings = {
     z.enum(['automatic', 'manual']).describe('whether a resync after a suspension starts by itself'),
   ),
   thresholds: Thresholds,
+  backlogLimitBytes: coded(
+    'bad-backlog-limit',
+    z
+      .number()
+      .check(rule((v: number) => checkBacklogLimit(v)))
+      .describe(
+        'above this change backlog, in bytes, the group stops per-write tracking and resyncs by scan',
+      ),
+  ),
 };
 
 export const CreateGroupBody = z
@@ -75,6 +84,7 @@ export const CreateGroupBody = z
     priority: groupSettings.priority.optional(),
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
+    backlogLimitBytes: groupSettings.backlogLimitBytes.optional(),
   })
   .openapi('CreateGroup', {
     description: 'A new mirror group between two sites',
@@ -88,6 +98,10 @@ export const PatchGroupBody = z
     priority: groupSettings.priority.optional(),
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
+    backlogLimitBytes: groupSettings.backlogLimitBytes
+      .nullable()
+      .optional()
+      .describe('null removes the limit'),
   })
   .openapi('PatchGroup', {
     description: 'The settings to change; the others stay',
@@ -115,6 +129,10 @@ export const Pair = z
       .object({ chunksCopied: count('chunks copied'), chunksTotal: count('chunks to copy') })
       .optional()
       .describe('progress of the running sync for this pair'),
+    resync: z
+      .enum(['partial'])
+      .optional()
+      .describe('marked for a partial resync: the next sync compares chunk versions with the last RP'),
   })
   .openapi('Pair');
 
@@ -135,6 +153,7 @@ export const Group = z
       recoveryPointAgeAlertSeconds: z.number().int().optional(),
       backlogWarningBytes: z.number().int().optional(),
     }),
+    backlogLimitBytes: z.number().int().optional(),
     lastRecoveryPoint: z
       .object({ id: z.string(), cutAt: timestamp('cut'), committedAt: timestamp('committed') })
       .optional(),

@@ -1,8 +1,9 @@
-import { isUnreachable } from '../../aws/errors';
+import { isTransient, isUnreachable } from '../../aws/errors';
 import { barrierRange, changeRange, groupPartition, keys } from '../../aws/keys';
 import { type Deps, isoNow } from '../../deps';
 import type { Group, SyncJob } from '../../domain/model';
 import { expireRecoveryPoints } from '../recovery-points';
+import { clearScanResync } from '../resync';
 import { taskPartition } from '../sync-progress';
 import { closeOpenSync, type StepResult } from './job';
 
@@ -18,7 +19,7 @@ export async function finishCommit(deps: Deps, groupId: string, job: SyncJob): P
     await finish(deps, groupId, job);
   } catch (e) {
     // Left for the retry: the commit itself stands.
-    if (!isUnreachable(e)) throw e;
+    if (!isUnreachable(e) && !isTransient(e)) throw e;
   }
 }
 
@@ -27,7 +28,7 @@ export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promi
   try {
     await finish(deps, group.id, job);
   } catch (e) {
-    if (isUnreachable(e)) return 'waiting';
+    if (isUnreachable(e) || isTransient(e)) return 'waiting';
     throw e;
   }
   return 'done';
@@ -35,6 +36,7 @@ export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promi
 
 async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
   await cleanUp(deps, groupId, job);
+  await clearScanResync(deps, groupId, job);
   await expireRecoveryPoints(deps, groupId);
   await deps.table.update(
     keys.sync(groupId, job.id),

@@ -2,8 +2,9 @@ import { keys } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { copyLanes } from '../../domain/group-rules';
 import type { Group, SyncJob } from '../../domain/model';
+import { suspendForMemberFailure } from '../resync';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
-import { failSync, pause, type StepResult, setJob } from './job';
+import { pause, type StepResult, setJob } from './job';
 
 const BASE_LANES = 2;
 
@@ -12,7 +13,7 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
   const enqueued = job.tasksEnqueued ?? 0;
   const unfinished = await loadUnfinished(deps, job.id);
   const broken = unfinished.find((t) => t.failed);
-  if (broken?.failed) return failSync(deps, job, `copy task ${broken.taskNo}: ${broken.failed}`);
+  if (broken?.failed) return suspendForMemberFailure(deps, group, job, broken.taskNo, broken.failed);
   const failing = unfinished.find((t) => t.error);
   if (failing?.error) return pause(deps, group, job, failing.error);
   if (unfinished.length === 0 && enqueued >= total) {
@@ -22,7 +23,12 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
   const inFlight = unfinished.filter((t) => t.taskNo < enqueued).length;
   const lanes = BASE_LANES * copyLanes(group.priority);
   const room = Math.max(0, lanes - inFlight);
-  if (room === 0 || enqueued >= total) return 'waiting';
+  if (room === 0 || enqueued >= total) {
+    // Waiting on tasks already queued touches no site: probe the secondary, so that a link lost
+    // now pauses the sync (the probe throws "unreachable") instead of waiting unseen.
+    await deps.copyQueues[group.secondarySite].depth();
+    return 'waiting';
+  }
   const next = unfinished.filter((t) => t.taskNo >= enqueued).slice(0, room);
   const upTo = next.length ? next[next.length - 1].taskNo + 1 : total;
   await deps.copyQueues[group.secondarySite].sendAll(

@@ -1,8 +1,9 @@
-import { isUnreachable } from '../../aws/errors';
+import { isTransient, isUnreachable } from '../../aws/errors';
 import { keys } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { newId } from '../../domain/ids';
 import type { Group, SyncJob } from '../../domain/model';
+import { retryTransient } from '../transient';
 import { retryFinish } from './cleanup';
 import { collect } from './collect';
 import { commit } from './commit';
@@ -38,12 +39,17 @@ export async function advanceSync(deps: Deps, groupId: string, syncId: string): 
   }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');
   if (group.status === 'user-suspended') return 'waiting';
+  // Resync policy manual: a paused sync waits for the user's resume, which sets the group optimal.
+  if (job.pause && group.status === 'paused' && group.resyncPolicy === 'manual') return 'waiting';
   try {
     const result = await step(deps, group, job);
-    if (job.failures) await deps.table.update(keys.sync(groupId, syncId), { remove: ['failures'] });
+    if (job.failures || job.transientFailures) {
+      await deps.table.update(keys.sync(groupId, syncId), { remove: ['failures', 'transientFailures'] });
+    }
     return result;
   } catch (e) {
     if (isUnreachable(e)) return pause(deps, group, job, (e as Error).message);
+    if (isTransient(e)) return retryTransient(deps, group, job, e as Error);
     return countFailure(deps, job, e as Error);
   }
 }

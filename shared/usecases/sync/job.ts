@@ -153,7 +153,7 @@ export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<St
       ['taskNo', 'error'],
     );
     for (const t of errored.filter((x) => x.error)) {
-      await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error'] });
+      await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error', 'transientErrors'] });
     }
   }
   const resumed = await deps.table.update(

@@ -51,6 +51,7 @@ export async function startSync(
     roleEpoch: group.roleEpoch,
     fromEpoch: (group.lastRp?.epoch ?? 0) + 1,
     startedAt: isoNow(deps),
+    ...(group.resyncByScan && { scan: true, resyncToken: group.resyncByScan.token }),
   };
   // The job exists before the group points at it, so whoever sees the pointer finds the job.
   await deps.table.put(keys.sync(group.id, syncId), job);
