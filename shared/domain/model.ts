@@ -106,7 +106,23 @@ export interface Group {
   openSyncs?: string[];
   lastSyncStartedAt?: string;
   pausedReason?: string;
+  /** The role change under way (status role-change-pending or role-change-in-progress). */
+  roleChange?: RoleChange;
   createdAt: string;
+}
+
+/** A role change in flight: every step of it is driven by the tick and safe to repeat. */
+export interface RoleChange {
+  id: string;
+  /** The site that becomes primary. */
+  toPrimary: string;
+  /** Forced promotion: no final sync, the promoted site reverts to its last RP. */
+  force: boolean;
+  /** The role epoch the change started under; the flip makes it fromRoleEpoch + 1. */
+  fromRoleEpoch: number;
+  /** The planned change's final sync, once started. */
+  finalSyncId?: string;
+  requestedAt: string;
 }
 
 export interface Pair {
@@ -292,6 +308,7 @@ export interface RecoveryPoint {
   number: number;
   groupId: string;
   kind: 'recovery-point' | 'preserved-writes';
+  /** The site of the secondary manifests (the primary manifests are at the group's other site). */
   site: string;
   epoch: number;
   roleEpoch: number;
