@@ -13,6 +13,7 @@ import {
 } from '../usecases/groups';
 import { addPair, removePair } from '../usecases/pairs';
 import { listRecoveryPoints } from '../usecases/recovery-points';
+import { requestRoleChange } from '../usecases/roles';
 import { abortSync, getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 
@@ -76,6 +77,7 @@ const routes: [string, string, Handler][] = [
   ],
   ['POST', '/groups/{groupId}/suspend', async (d, p) => ok(await suspendGroup(d, p.groupId))],
   ['POST', '/groups/{groupId}/resume', async (d, p) => ok(await resumeGroup(d, p.groupId))],
+  ['POST', '/groups/{groupId}/role', async (d, p, b) => ok(await requestRoleChange(d, p.groupId, b), 202)],
   ['GET', '/groups/{groupId}/recovery-points', async (d, p) => ok(await listRecoveryPoints(d, p.groupId))],
   [
     'GET',

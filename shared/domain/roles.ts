@@ -1,5 +1,5 @@
 import { badInput, conflict, DomainError } from './errors';
-import type { Group, GroupStatus, Pair, RecoveryPoint, RecoveryPointRef, Role } from './model';
+import type { ChunkRef, Group, GroupStatus, Pair, RecoveryPoint, RecoveryPointRef, Role } from './model';
 
 /**
  * The role state machine. A planned change goes optimal -> role-change-pending (the gateway
@@ -209,4 +209,38 @@ export const refOf = (rp: RecoveryPoint): RecoveryPointRef => ({
 /** A pair after the flip: same identity (its change records and RPs), volumes swapped. */
 export function flippedPair(pair: Pair): Pair {
   return { ...pair, primaryVolumeId: pair.secondaryVolumeId, secondaryVolumeId: pair.primaryVolumeId };
+}
+
+/** A chunk whose live version is not the RP's: `rp` absent means the chunk is not in the RP. */
+export interface Divergence {
+  index: number;
+  live?: string;
+  rp?: string;
+}
+
+/**
+ * Merges a volume's live listing with an RP manifest (both sorted by chunk index) and yields
+ * the chunks where they differ: what reverting the volume to the RP must restore or hide.
+ */
+export async function* divergentChunks(
+  live: AsyncIterable<ChunkRef>,
+  rp: AsyncIterable<ChunkRef>,
+): AsyncGenerator<Divergence> {
+  const a = live[Symbol.asyncIterator]();
+  const b = rp[Symbol.asyncIterator]();
+  let x = await a.next();
+  let y = await b.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && x.value[0] < y.value[0])) {
+      yield { index: x.value[0], live: x.value[1] };
+      x = await a.next();
+    } else if (x.done || y.value[0] < x.value[0]) {
+      yield { index: y.value[0], rp: y.value[1] };
+      y = await b.next();
+    } else {
+      if (x.value[1] !== y.value[1]) yield { index: x.value[0], live: x.value[1], rp: y.value[1] };
+      x = await a.next();
+      y = await b.next();
+    }
+  }
 }

@@ -92,13 +92,21 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
  * not, its manifests, then its item (last, so a purge stopped midway is found and redone).
  */
 async function purge(deps: Deps, group: Group, old: RecoveryPoint, next: RecoveryPoint): Promise<void> {
+  // An RP's secondary manifests are at its `site`: a role flip since may have swapped the group's sites.
+  const primarySite = old.site === group.secondarySite ? group.primarySite : group.secondarySite;
   for (const v of old.volumes) {
     const successor = next.volumes.find((n) => n.pairId === v.pairId);
     if (!successor) continue;
-    for (const [site, volumeId, oldKey, newKey] of [
-      [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],
-      [group.secondarySite, v.secondaryVolumeId, v.secondaryManifestKey, successor.secondaryManifestKey],
+    // Per volume, not per side: after a flip the successor holds the same volume on the other side.
+    const keyOf = (volumeId: string) =>
+      successor.primaryVolumeId === volumeId ? successor.primaryManifestKey : successor.secondaryManifestKey;
+    for (const [site, volumeId, oldKey] of [
+      [primarySite, v.primaryVolumeId, v.primaryManifestKey],
+      [old.site, v.secondaryVolumeId, v.secondaryManifestKey],
     ] as const) {
+      const newKey = keyOf(volumeId);
+      // The RP a flip wrote shares its predecessor's manifests: nothing is released.
+      if (newKey === oldKey) continue;
       const store = deps.stores[site];
       const doomed: { key: string; versionId?: string }[] = [];
       try {

@@ -3,6 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes, loadPairs } from './groups';
+import { driveRoleChange } from './roles';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -42,10 +43,13 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
   for (const syncId of group.openSyncs ?? []) {
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
   }
-  if (group.activeSync) {
-    result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+  if (group.activeSync) result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+  if (group.roleChange) {
+    for (const syncId of await driveRoleChange(deps, group.id))
+      result.active.push({ groupId: group.id, syncId });
     return;
   }
+  if (group.activeSync) return;
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is
   // something new: a write, or a pair still waiting for its initial sync.

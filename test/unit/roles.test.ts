@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { GroupStatus, Pair, RecoveryPoint } from '../../shared/domain/model';
 import {
   canTransition,
+  divergentChunks,
   type ForcedPromotionFacts,
   flippedPair,
   flippedRoles,
@@ -252,6 +253,38 @@ describe('what a flip changes', () => {
           };
           expect(flippedPair(flippedPair(pair))).toEqual(pair);
           expect(flippedPair(pair).primaryVolumeId).toBe(pair.secondaryVolumeId);
+        },
+      ),
+    );
+  });
+});
+
+describe('divergent chunks', () => {
+  async function* from(refs: [number, string][]) {
+    yield* refs;
+  }
+  it('property: the differences are exactly the chunks whose live version is not the RP version', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.nat(50).map(String), fc.constantFrom('a', 'b', 'c')),
+        fc.dictionary(fc.nat(50).map(String), fc.constantFrom('a', 'b', 'c')),
+        async (liveMap, rpMap) => {
+          const sorted = (m: Record<string, string>) =>
+            Object.entries(m)
+              .map(([k, v]) => [Number(k), v] as [number, string])
+              .sort((p, q) => p[0] - q[0]);
+          const got = [];
+          for await (const d of divergentChunks(from(sorted(liveMap)), from(sorted(rpMap)))) got.push(d);
+          const indices = new Set([...Object.keys(liveMap), ...Object.keys(rpMap)].map(Number));
+          const want = [...indices]
+            .sort((p, q) => p - q)
+            .filter((i) => liveMap[i] !== rpMap[i])
+            .map((i) => ({
+              index: i,
+              ...(liveMap[i] !== undefined && { live: liveMap[i] }),
+              ...(rpMap[i] !== undefined && { rp: rpMap[i] }),
+            }));
+          expect(got).toEqual(want);
         },
       ),
     );
