@@ -102,12 +102,13 @@ export function forcedPromotionRefusal(f: ForcedPromotionFacts): DomainError | u
   if (f.status === 'role-change-in-progress')
     return refuse('role-change-in-progress', 'a role change is in progress');
   if (f.pairs === 0) return refuse('group-empty', 'the group has no mirrored pairs');
+  // Before the RP rule, which an initial sync always breaks too: the more specific reason.
+  if (f.initialSyncRunning) return refuse('initial-sync-running', 'an initial sync is running');
   if (f.pairsWithoutRp > 0)
     return refuse(
       'pair-without-recovery-point',
       `${f.pairsWithoutRp} pair(s) have no committed recovery point at the secondary`,
     );
-  if (f.initialSyncRunning) return refuse('initial-sync-running', 'an initial sync is running');
   return undefined;
 }
 
