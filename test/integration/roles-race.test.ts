@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import { DomainError } from '../../shared/domain/errors';
 import type { Group } from '../../shared/domain/model';
+import { listEvents } from '../../shared/usecases/events';
 import { requestRoleChange } from '../../shared/usecases/roles';
 import {
   type Harness,
@@ -62,7 +63,12 @@ describe('racing promotions', () => {
           return now.status === 'optimal' && now.roleEpoch > before.roleEpoch && now;
         },
         30_000,
-      );
+      ).catch(async (e: Error) => {
+        const events = (await listEvents(h.deps, g.groupId, 8)).map((x) => `${x.kind}: ${x.message}`);
+        throw new Error(
+          `${e.message}\ngroup: ${JSON.stringify(await load())}\nevents: ${events.join('\n')}\nerrors: ${JSON.stringify(h.runtime?.errors.slice(-5))}`,
+        );
+      });
       expect(after.roleEpoch).toBe(before.roleEpoch + 1);
       expect(after.primarySite).toBe(other);
       epochs.push(after.roleEpoch);
