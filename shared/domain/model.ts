@@ -108,6 +108,12 @@ export interface Group {
   pausedReason?: string;
   /** The role change under way (status role-change-pending or role-change-in-progress). */
   roleChange?: RoleChange;
+  /**
+   * Set by a forced promotion: the old primary's site may hold writes no RP has. Until they are
+   * kept as a preserved-writes item (once the site answers again), no sync starts, so nothing
+   * overwrites them. `rpNumber` is the item's number once it is listed.
+   */
+  preserveWrites?: { site: string; changeId: string; rpNumber?: number };
   createdAt: string;
 }
 

@@ -1,3 +1,4 @@
+import type { ChunkStore } from '../aws/chunk-store';
 import { keys } from '../aws/keys';
 import { type Deps, isoNow } from '../deps';
 import { chunkKey } from '../domain/chunks';
@@ -57,6 +58,12 @@ export async function requestRoleChange(
   } else {
     const refusal = plannedRefusal(group.status);
     if (refusal) throw refusal;
+    if (group.preserveWrites) {
+      throw conflict(
+        `${group.preserveWrites.site} has not answered since the forced promotion: its writes must be kept first`,
+        'preservation-pending',
+      );
+    }
   }
   const status = req.force ? 'role-change-in-progress' : 'role-change-pending';
   // Conditional on what the rules were checked against: the status, the role epoch, the member
@@ -214,6 +221,8 @@ async function flip(deps: Deps, group: Group, change: RoleChange, stale: number)
   const number = group.rpCounter + 1;
   const set: Record<string, unknown> = {
     ...roles,
+    // The old primary may hold writes no RP has: they are kept before anything copies over them.
+    ...(change.force && { preserveWrites: { site: group.primarySite, changeId: change.id } }),
     // Epochs up to the old one belong to the old primary: the new direction starts after them.
     epoch: group.epoch + 1,
     rpCounter: number,
@@ -284,6 +293,7 @@ async function revertSecondary(deps: Deps, group: Group, rp: RecoveryPoint, pair
     store.listChunks(volumeId),
     store.readManifest(entry.secondaryManifestKey),
   )) {
+    if (d.rp && d.live && (await sameContent(store, volumeId, d.index, d.live, d.rp))) continue;
     if (d.rp) await store.copyChunkFrom(store, volumeId, volumeId, d.index, d.rp);
     else await store.deleteVersions([{ key: chunkKey(volumeId, d.index) }]);
     reverted++;
@@ -298,6 +308,15 @@ async function revertSecondary(deps: Deps, group: Group, rp: RecoveryPoint, pair
     );
   }
   return reverted;
+}
+
+/**
+ * Whether two versions of a chunk hold the same bytes: a chunk restored by an earlier revert
+ * is a copy of the RP's version under a new version id, and is not copied again.
+ */
+async function sameContent(store: ChunkStore, volumeId: string, index: number, a: string, b: string) {
+  const [x, y] = await Promise.all([store.getChunk(volumeId, index, a), store.getChunk(volumeId, index, b)]);
+  return x !== undefined && y !== undefined && Buffer.from(x).equals(Buffer.from(y));
 }
 
 /** Whether the pair items and volume roles follow the group's (flipped) sites. */
@@ -346,4 +365,112 @@ async function finish(deps: Deps, group: Group, change: RoleChange): Promise<voi
       `role change ${change.id} done: ${group.primarySite} is primary, mirroring to ${group.secondarySite}`,
     );
   }
+}
+
+/**
+ * The return of the old primary after a forced promotion, driven by the tick until its site
+ * answers. Per pair, the old primary's volume (now the secondary) is listed as it is: its
+ * image with every write it took, kept as a `preserved-writes` item that is listed, readable
+ * and never expired. Then the volume is reverted to the last RP (its chunks changed since are
+ * restored locally, nothing crosses the link), and syncs may start again: the next one copies
+ * only what the new primary changed. Each step is conditional or idempotent.
+ */
+export async function preserveOldPrimaryWrites(deps: Deps, groupId: string): Promise<boolean> {
+  const group = await deps.table.get<Group>(keys.group(groupId));
+  const pending = group?.preserveWrites;
+  if (!group || !pending || group.roleChange) return false;
+  if (pending.site !== group.secondarySite)
+    throw new Error(`group ${group.id}: ${pending.site} is not the secondary`);
+  const last = await lastRecoveryPoint(deps, group);
+  const pairs = await loadPairs(deps, group.id);
+  let listed = group;
+  if (pending.rpNumber === undefined) {
+    const number = group.rpCounter + 1;
+    const rp = await preservedItem(deps, group, number, pairs, last);
+    const written = await deps.table.put(keys.recoveryPoint(group.id, number), rp, {
+      expr: 'attribute_not_exists(pk)',
+    });
+    if (!written) {
+      const stored = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, number));
+      if (stored?.kind !== 'preserved-writes') return false;
+    }
+    const updated = await deps.table.update<Group>(
+      keys.group(group.id),
+      {
+        set: {
+          rpCounter: number,
+          recoveryPoints: [...(group.recoveryPoints ?? []), number],
+          'preserveWrites.rpNumber': number,
+        },
+      },
+      {
+        expr: `rpCounter = :n AND preserveWrites.changeId = :c AND attribute_not_exists(activeSync) AND ${
+          group.recoveryPoints ? 'recoveryPoints = :rps' : 'attribute_not_exists(recoveryPoints)'
+        }`,
+        values: { ':n': group.rpCounter, ':c': pending.changeId, ':rps': group.recoveryPoints },
+      },
+    );
+    if (!updated) return false;
+    listed = updated;
+    await recordEvent(
+      deps,
+      group.id,
+      'writes-preserved',
+      'warning',
+      `${pending.site}'s writes after ${last?.id ?? 'the last RP'} are kept as ${rp.id} (kind preserved-writes)`,
+    );
+  }
+  if (last) for (const pair of pairs) await revertSecondary(deps, listed, last, pair);
+  await deps.table.update(
+    keys.group(group.id),
+    { remove: ['preserveWrites'] },
+    { expr: 'preserveWrites.changeId = :c', values: { ':c': pending.changeId } },
+  );
+  return true;
+}
+
+/** Lists each old-primary volume as it is now into a manifest at its site: the preserved image. */
+async function preservedItem(
+  deps: Deps,
+  group: Group,
+  number: number,
+  pairs: Pair[],
+  last: RecoveryPoint | undefined,
+): Promise<RecoveryPoint> {
+  const store = deps.stores[group.secondarySite];
+  const id = rpIdOf(number);
+  const volumes: RecoveryPoint['volumes'] = [];
+  // Bytes of the chunks the old primary changed since the last RP: what only this item holds.
+  let changedBytes = 0;
+  for (const pair of pairs) {
+    const volume = await deps.table.get<Volume>(keys.volume(pair.secondaryVolumeId));
+    const key = `manifests/${group.id}/${id}/preserved/${pair.secondaryVolumeId}.txt`;
+    const chunks = await store.writeManifest(key, store.listChunks(pair.secondaryVolumeId));
+    const base = last?.volumes.find((v) => v.pairId === pair.id)?.secondaryManifestKey;
+    for await (const _ of divergentChunks(store.readManifest(key), store.readManifest(base)))
+      changedBytes += volume?.chunkSizeBytes ?? 0;
+    volumes.push({
+      pairId: pair.id,
+      primaryVolumeId: pair.secondaryVolumeId,
+      secondaryVolumeId: pair.secondaryVolumeId,
+      primaryManifestKey: key,
+      secondaryManifestKey: key,
+      chunks,
+      bytes: chunks * (volume?.chunkSizeBytes ?? 0),
+    });
+  }
+  const at = isoNow(deps);
+  return {
+    id,
+    number,
+    groupId: group.id,
+    kind: 'preserved-writes',
+    site: group.secondarySite,
+    epoch: last?.epoch ?? 0,
+    roleEpoch: group.roleEpoch,
+    cutAt: at,
+    committedAt: at,
+    bytes: changedBytes,
+    volumes,
+  };
 }

@@ -3,7 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes, loadPairs } from './groups';
-import { driveRoleChange } from './roles';
+import { driveRoleChange, preserveOldPrimaryWrites } from './roles';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -44,6 +44,11 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     if (syncId !== group.activeSync?.id) result.active.push({ groupId: group.id, syncId });
   }
   if (group.activeSync) result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+  if (group.preserveWrites && !group.roleChange) {
+    // Until the old primary's site answers, this throws and the next tick tries again.
+    await preserveOldPrimaryWrites(deps, group.id);
+    return;
+  }
   if (group.roleChange) {
     for (const syncId of await driveRoleChange(deps, group.id))
       result.active.push({ groupId: group.id, syncId });

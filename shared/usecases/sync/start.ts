@@ -41,6 +41,11 @@ export async function startSync(
     throw conflict(`group ${group.id} is ${group.status}; resume it first`, 'wrong-state');
   if (group.activeSync)
     throw conflict(`group ${group.id} already runs sync ${group.activeSync.id}`, 'sync-running');
+  if (group.preserveWrites)
+    throw conflict(
+      `group ${group.id} waits for ${group.preserveWrites.site} to answer: its writes after a forced promotion are kept first`,
+      'preservation-pending',
+    );
   const pairs = await loadPairs(deps, group.id);
   if (pairs.length === 0) throw conflict(`group ${group.id} has no mirrored pairs`, 'group-empty');
   const last = await lastRecoveryPoint(deps, group);
@@ -72,7 +77,7 @@ export async function startSync(
       },
     },
     {
-      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      expr: 'attribute_not_exists(activeSync) AND attribute_not_exists(preserveWrites) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
       names: { '#s': 'status' },
       values: { ':ok': status, ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
     },
