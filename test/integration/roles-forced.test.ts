@@ -54,16 +54,25 @@ describe('forced promotion with the primary site cut off', () => {
     const view = await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
     expect(view.status).toBe('role-change-in-progress');
 
-    // East's gateway cannot renew under a role change in progress: it refuses before its lease ends.
-    const refusedAt = await waitFor('east to refuse writes', async () => {
+    // East's gateway cannot renew under a role change in progress: a write issued before its
+    // lease ends is refused already (its answer may come later: a request to the cut site is
+    // aborted, not answered), none is acknowledged, and once refused it refuses at once.
+    let acknowledged = 0;
+    const refused = await waitFor('east to refuse writes', async () => {
+      const issuedAt = Date.now();
       try {
         await gw.write(east, 0, randomBytesOf(100, 5));
+        acknowledged++;
         return false;
       } catch (e) {
-        return e instanceof DomainError && e.code === 'lease-lost' && Date.now();
+        return e instanceof DomainError && e.code === 'lease-lost' && { issuedAt };
       }
     });
-    expect(refusedAt).toBeLessThan(expiresAt);
+    expect(refused.issuedAt).toBeLessThan(expiresAt);
+    expect(acknowledged).toBe(0);
+    const again = Date.now();
+    await expect(gw.write(east, 0, randomBytesOf(100, 6))).rejects.toMatchObject({ code: 'lease-lost' });
+    expect(Date.now() - again).toBeLessThan(1000);
 
     const promoted = await waitFor('west promoted', async () => {
       const now = (await h.deps.table.get<Group>(keys.group(g.groupId))) as Group;

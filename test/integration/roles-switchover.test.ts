@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { Group } from '../../shared/domain/model';
+import { listEvents } from '../../shared/usecases/events';
 import { listRecoveryPoints } from '../../shared/usecases/recovery-points';
 import { requestRoleChange } from '../../shared/usecases/roles';
 import {
@@ -38,8 +39,14 @@ describe('planned role change (switchover) under a write workload', () => {
         const g = await group(groupId);
         return g.primarySite === site && g.status === 'optimal' && g;
       },
-      30_000,
-    );
+      // A deadline, not a property: the final sync runs under a write workload on a shared CPU.
+      60_000,
+    ).catch(async (e: Error) => {
+      const events = (await listEvents(h.deps, groupId, 8)).map((x) => `${x.kind}: ${x.message}`);
+      throw new Error(
+        `${e.message}\ngroup: ${JSON.stringify(await group(groupId))}\nevents: ${events.join('\n')}\nerrors: ${JSON.stringify(h.runtime?.errors.slice(-5))}`,
+      );
+    });
   }
 
   it('switches over and back: no acknowledged write lost, equal images at every RP, resyncs copy only changed chunks', async () => {
