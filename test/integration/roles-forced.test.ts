@@ -14,6 +14,7 @@ import {
   mirroredGroup,
   openGateway,
   randomBytesOf,
+  startApi,
   startHarness,
   startRuntime,
   syncAndWait,
@@ -170,6 +171,32 @@ describe('forced promotion rules: each refusal is a 422 naming the rule and chan
     await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
     await expectRefused(g.groupId, 'role-change-in-progress');
   }, 60_000);
+
+  it('the route: 202 with the group, 400 for a bad body and 404 for an unknown group, changing nothing', async () => {
+    const { server, token } = await startApi(h);
+    try {
+      const call = async (path: string, body: unknown) => {
+        const res = await fetch(`${server.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as unknown };
+      };
+      const g = await mirroredGroup(h, [{ sizeBytes: SIZE, chunkSizeBytes: CHUNK }]);
+      const before = await snapshot(g.groupId);
+      const bad = await call(`/groups/${g.groupId}/role`, { site: 'mars', role: 'primary' });
+      expect(bad).toMatchObject({ status: 400, body: { error: { code: 'bad-site' } } });
+      expect((await call('/groups/grp-000000000000/role', { site: 'west', role: 'primary' })).status).toBe(
+        404,
+      );
+      expect(await snapshot(g.groupId)).toBe(before);
+      const ok = await call(`/groups/${g.groupId}/role`, { site: 'west', role: 'primary' });
+      expect(ok).toMatchObject({ status: 202, body: { id: g.groupId, status: 'role-change-pending' } });
+    } finally {
+      await server.stop();
+    }
+  });
 
   it('group-failed', async () => {
     const g = await emptyGroup();
