@@ -67,18 +67,20 @@ export async function requestRoleChange(
   }
   const status = req.force ? 'role-change-in-progress' : 'role-change-pending';
   // Conditional on what the rules were checked against: the status, the role epoch, the member
-  // list and whether an initial sync runs; a concurrent request or change makes this one refused.
+  // list (and no pair add or removal under way, which the member lock's condition refuses in
+  // turn while a change is recorded) and whether an initial sync runs.
   const started = await deps.table.update<Group>(
     keys.group(group.id),
     { set: { status, roleChange: change } },
     {
-      expr: `#s = :s AND roleEpoch = :re AND attribute_not_exists(roleChange) AND ${
+      expr: `#s = :s AND roleEpoch = :re AND attribute_not_exists(roleChange) AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now) AND ${
         group.membersVersion === undefined ? 'attribute_not_exists(membersVersion)' : 'membersVersion = :mv'
       } AND ${group.activeSync?.initial ? 'activeSync.initial = :t' : '(attribute_not_exists(activeSync) OR activeSync.initial = :f)'}`,
       names: { '#s': 'status' },
       values: {
         ':s': group.status,
         ':re': group.roleEpoch,
+        ':now': deps.now(),
         ':mv': group.membersVersion,
         ':t': true,
         ':f': false,

@@ -198,6 +198,22 @@ describe('forced promotion rules: each refusal is a 422 naming the rule and chan
     }
   });
 
+  it('no pair is added while a role change is under way (it would miss the RP the flip swaps)', async () => {
+    const g = await mirroredGroup(h, [{ sizeBytes: SIZE, chunkSizeBytes: CHUNK }]);
+    await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary' });
+    const extra = await createVolume(h.deps, {
+      name: 'x',
+      site: 'east',
+      sizeBytes: SIZE,
+      chunkSizeBytes: CHUNK,
+    });
+    const before = await snapshot(g.groupId);
+    await expect(addPair(h.deps, g.groupId, { primaryVolumeId: extra.id })).rejects.toMatchObject({
+      status: 409,
+    });
+    expect(await snapshot(g.groupId)).toBe(before);
+  });
+
   it('group-failed', async () => {
     const g = await emptyGroup();
     await h.deps.table.update(keys.group(g.id), { set: { status: 'failed' } });
