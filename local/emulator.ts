@@ -13,6 +13,29 @@ const VENV = process.env.VOLMIRROR_EMULATOR_VENV ?? join(ROOT, '.emulator-venv')
 const LISTENING = /Running on http:\/\/127\.0\.0\.1:(\d+)\r?\n/;
 
 /**
+ * moto's server with DynamoDB requests handled one at a time. moto serves requests on threads
+ * and evaluates a condition expression and applies the write in separate steps, so two
+ * concurrent conditional writes could both pass (seen: 7 of 200 rounds of 4 racing
+ * `attribute_not_exists` updates had two winners); DynamoDB applies each one atomically, and
+ * every fencing rule here relies on that. S3 and SQS requests (SQS long polls) stay concurrent.
+ * The `moto_server` argument keeps the process recognisable as an emulator (killLeftoverEmulators).
+ */
+const SERIALIZED_MOTO = `
+import sys, threading
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+lock = threading.Lock()
+call = DomainDispatcherApplication.__call__
+def serialized(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        with lock:
+            return call(self, environ, start_response)
+    return call(self, environ, start_response)
+DomainDispatcherApplication.__call__ = serialized
+server.main(sys.argv[2:])
+`;
+
+/**
  * One moto server process on a loopback port. moto binds port 0 itself and reports the port
  * it got, so parallel test files never race for a port picked, closed and handed over.
  */
@@ -32,10 +55,14 @@ export class Emulator {
     if (!existsSync(bin)) {
       throw new Error(`AWS emulator not installed at ${VENV}; run: npm run emulator:setup`);
     }
-    const proc = spawn(bin, ['-H', '127.0.0.1', '-p', '0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
-    });
+    const proc = spawn(
+      join(VENV, 'bin', 'python'),
+      ['-c', SERIALIZED_MOTO, 'moto_server', '-H', '127.0.0.1', '-p', '0'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+      },
+    );
     let stderr = '';
     let port: number | undefined;
     proc.stderr?.on('data', (d: Buffer) => {

@@ -3,6 +3,7 @@
  * consistency group, a random + hot-spot workload while scheduled syncs run, a checksum
  * check of both volumes at every recovery point at both sites, and a summary.
  *   npm run demo [-- --seconds 40 --interval 4 --endpoint http://127.0.0.1:4566]
+ *   npm run demo -- --failover   (site loss, forced promotion, return, failback: demo-failover.ts)
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -19,12 +20,14 @@ import { checksumVolume } from '../shared/usecases/reads';
 import type { RecoveryPointView } from '../shared/usecases/recovery-points';
 import type { SyncView } from '../shared/usecases/sync/index';
 import type { VolumeView } from '../shared/usecases/volumes';
+import { failoverDemo } from './demo-failover';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '40' },
     interval: { type: 'string', default: '4' },
     endpoint: { type: 'string' },
+    failover: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -216,7 +219,7 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
-main().then(
+(values.failover ? failoverDemo() : main()).then(
   (code) => process.exit(code),
   (e) => {
     console.error(`demo failed: ${e instanceof Error ? e.message : e}`);

@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { ApiClient, type GroupView, type SyncStartedView, type SyncView, seg } from '../api-client';
 import { leaf, onInterrupt, secondsArg } from '../command';
 import { CliError } from '../errors';
@@ -103,24 +103,4 @@ export function registerSync(program: Command): void {
       emit(o, g, () => groupLine(g));
     }),
   );
-
-  leaf(program, 'role <group>', 'change roles: planned switch, or forced promotion of the secondary')
-    .requiredOption('--site <site>', 'site whose role changes')
-    .addOption(
-      new Option('--role <role>', 'the new role of --site')
-        .choices(['primary', 'secondary'])
-        .makeOptionMandatory(),
-    )
-    .option('--force', 'promote the secondary without the old primary (after a disaster)')
-    .action(
-      run(async (ref: string, o: JsonFlag & { site: string; role: string; force?: boolean }) => {
-        const api = ApiClient.fromLocal();
-        const g = await api.post<GroupView>(`/groups/${seg(await api.groupId(ref))}/role`, {
-          site: o.site,
-          role: o.role,
-          ...(o.force && { force: true }),
-        });
-        emit(o, g, () => groupLine(g));
-      }),
-    );
 }

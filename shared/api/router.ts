@@ -14,6 +14,7 @@ import {
 } from '../usecases/groups';
 import { addPair, removePair } from '../usecases/pairs';
 import { listRecoveryPoints } from '../usecases/recovery-points';
+import { requestRoleChange } from '../usecases/roles';
 import { abortSync, getSync, startSync } from '../usecases/sync/index';
 import { createVolume, deleteVolume, getVolume, listVolumes } from '../usecases/volumes';
 import { openApiDocument } from './openapi';
@@ -267,6 +268,18 @@ export const ROUTES: Route[] = [
       response: S.Group,
     },
     (d, p) => resumeGroup(d, p.groupId),
+  ),
+  def(
+    {
+      method: 'POST',
+      pattern: '/groups/{groupId}/role',
+      summary: 'Change the role of a site (planned, or forced with force: true)',
+      status: 202,
+      params: S.GroupParams,
+      body: S.RoleBody,
+      response: S.Group,
+    },
+    (d, p, b) => requestRoleChange(d, p.groupId, b),
   ),
   def(
     {

@@ -6,7 +6,7 @@ import { badInput } from './errors';
 export const ID = /^[a-z][a-z0-9-]{2,62}$/;
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-export type IdKind = 'vol' | 'grp' | 'sync' | 'rp' | 'gw' | 'pair';
+export type IdKind = 'vol' | 'grp' | 'sync' | 'rp' | 'gw' | 'pair' | 'role';
 
 export function newId(kind: IdKind): string {
   return `${kind}-${randomBytes(6).toString('hex')}`;

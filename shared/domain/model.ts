@@ -123,7 +123,29 @@ export interface Group {
   alertsRaised?: string[];
   /** The `automatic` resync policy's backoff: consecutive system suspensions and the next retry. */
   autoResume?: { retries: number; retryAt: number };
+  /** The role change under way (status role-change-pending or role-change-in-progress). */
+  roleChange?: RoleChange;
+  /**
+   * Set by a forced promotion: the old primary's site may hold writes no RP has. Until they are
+   * kept as a preserved-writes item (once the site answers again), no sync starts, so nothing
+   * overwrites them. `rpNumber` is the item's number once it is listed.
+   */
+  preserveWrites?: { site: string; changeId: string; rpNumber?: number };
   createdAt: string;
+}
+
+/** A role change in flight: every step of it is driven by the tick and safe to repeat. */
+export interface RoleChange {
+  id: string;
+  /** The site that becomes primary. */
+  toPrimary: string;
+  /** Forced promotion: no final sync, the promoted site reverts to its last RP. */
+  force: boolean;
+  /** The role epoch the change started under; the flip makes it fromRoleEpoch + 1. */
+  fromRoleEpoch: number;
+  /** The planned change's final sync, once started. */
+  finalSyncId?: string;
+  requestedAt: string;
 }
 
 export interface Pair {
@@ -313,6 +335,7 @@ export interface RecoveryPoint {
   number: number;
   groupId: string;
   kind: 'recovery-point' | 'preserved-writes';
+  /** The site of the secondary manifests (the primary manifests are at the group's other site). */
   site: string;
   epoch: number;
   roleEpoch: number;

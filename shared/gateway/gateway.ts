@@ -7,6 +7,7 @@ import { conflict, DomainError } from '../domain/errors';
 import { canTakeOver, type Fencing, fencing, scanManifestKey } from '../domain/fencing';
 import { newId } from '../domain/ids';
 import type { Barrier, ChangeRecord, Group, Pair, Volume } from '../domain/model';
+import { isRoleChange } from '../domain/roles';
 import { loadVolume } from '../usecases/volumes';
 import { ChangePublisher } from './change-publisher';
 
@@ -33,6 +34,12 @@ export const gatewayClosed = () =>
 /** Whether the group's cut request has its answer (a scan request needs a scanned one). */
 const cutAnswered = (g: Group) =>
   g.cutDone?.syncId === g.cutRequest && (!g.cutRequestScan || g.cutDone?.scan !== undefined);
+
+const ROLE_STATUS_VALUES = {
+  ':rp': 'role-change-pending',
+  ':rip': 'role-change-in-progress',
+  ':rc': 'role-conflict',
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,6 +77,8 @@ export class Gateway {
   private fenced?: string;
   /** close() was called: new writes are refused. */
   private closed = false;
+  /** Why writes are refused when the group closed this gateway (a role change), not its user. */
+  private refusal?: DomainError;
   private closing?: Promise<void>;
   /** The lease was given back: nothing is renewed any more. */
   private released = false;
@@ -159,7 +168,7 @@ export class Gateway {
       return;
     }
     const g = this.scope.group;
-    if (g.status === 'failed' || g.status.startsWith('role-')) {
+    if (g.status === 'failed' || isRoleChange(g.status)) {
       throw conflict(`group ${g.id} is ${g.status}: writes are not accepted`, 'wrong-state');
     }
     const taken = () => conflict(`group ${g.id} is being written by another gateway`, 'lease-held');
@@ -172,9 +181,15 @@ export class Gateway {
       keys.group(g.id),
       { set: { lease: { ...lease, startEpoch }, epoch: startEpoch } },
       {
-        expr: `#e = :e AND roleEpoch = :re AND primarySite = :site AND ${crashed ? 'lease.expiresAt < :stale' : 'attribute_not_exists(lease)'}`,
-        names: { '#e': 'epoch' },
-        values: { ':e': g.epoch, ':re': g.roleEpoch, ':site': g.primarySite, ':stale': stale },
+        expr: `#e = :e AND roleEpoch = :re AND primarySite = :site AND NOT (#s IN (:rp, :rip, :rc)) AND ${crashed ? 'lease.expiresAt < :stale' : 'attribute_not_exists(lease)'}`,
+        names: { '#e': 'epoch', '#s': 'status' },
+        values: {
+          ':e': g.epoch,
+          ':re': g.roleEpoch,
+          ':site': g.primarySite,
+          ':stale': stale,
+          ...ROLE_STATUS_VALUES,
+        },
       },
     );
     if (!updated) throw taken();
@@ -232,6 +247,15 @@ export class Gateway {
         const g = await this.renewGroupLease(this.scope.group, now);
         if (g) {
           this.extendLease(this.validFrom(now));
+          if (g.status === 'role-change-pending' && !this.closed) {
+            // A planned role change: drain, seal the epoch and give the lease back.
+            this.refusal = conflict(
+              `group ${g.id} is changing roles: this site no longer takes writes`,
+              'role-change',
+            );
+            void this.close().catch(() => undefined);
+            return;
+          }
           if (g.cutRequest && !cutAnswered(g) && !this.closed && !this.cutting) {
             const syncId = g.cutRequest;
             // In the background: renewals go on while the cut waits for in-flight writes.
@@ -250,7 +274,9 @@ export class Gateway {
         if (
           !current ||
           current.lease?.holder !== this.session ||
-          current.roleEpoch !== this.scope.group.roleEpoch
+          current.roleEpoch !== this.scope.group.roleEpoch ||
+          current.status === 'role-change-in-progress' ||
+          current.status === 'role-conflict'
         ) {
           this.loseLease('the lease was taken over or the role epoch changed');
           return;
@@ -273,8 +299,15 @@ export class Gateway {
       keys.group(group.id),
       { set: { 'lease.expiresAt': now + this.fence.leaseMs } },
       {
-        expr: `lease.holder = :h AND roleEpoch = :re AND ${members}`,
-        values: { ':h': this.session, ':re': group.roleEpoch, ':mv': this.membersVersion },
+        // A role change past its pending state (a flip, a forced promotion) renews no lease.
+        expr: `lease.holder = :h AND roleEpoch = :re AND ${members} AND NOT (#s IN (:rip, :rc))`,
+        names: { '#s': 'status' },
+        values: {
+          ':h': this.session,
+          ':re': group.roleEpoch,
+          ':mv': this.membersVersion,
+          ...ROLE_STATUS_VALUES,
+        },
       },
     );
   }
@@ -334,6 +367,7 @@ export class Gateway {
 
   /** Writes bytes at an offset; resolves once every touched chunk is stored and its record published. */
   write(volumeId: string, offset: number, data: Uint8Array): Promise<void> {
+    if (this.refusal) return Promise.reject(this.refusal);
     if (this.closed) return Promise.reject(gatewayClosed());
     const volume = this.volumes.get(volumeId);
     if (!volume) {

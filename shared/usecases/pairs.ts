@@ -27,13 +27,13 @@ async function withMemberLock<T>(
     keys.group(groupId),
     { set: { memberLock: { holder, expiresAt: now + MEMBER_LOCK_MS } } },
     {
-      expr: 'attribute_exists(pk) AND attribute_not_exists(activeSync) AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      expr: 'attribute_exists(pk) AND attribute_not_exists(activeSync) AND attribute_not_exists(roleChange) AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
       values: { ':now': now },
     },
   );
   if (!locked)
     throw conflict(
-      `group ${groupId} is syncing or changing members; try again when the sync commits`,
+      `group ${groupId} is syncing, changing members or changing roles; try again when that is done`,
       'sync-running',
     );
   try {

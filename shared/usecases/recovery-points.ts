@@ -61,12 +61,15 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group) return 0;
   let retained = group.recoveryPoints ?? [];
-  const items = await deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
+  const all = await deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
+  // Preserved writes are kept until the operator removes them: never counted, never expired.
+  const preserved = all.filter((rp) => rp.kind === 'preserved-writes');
+  const items = all.filter((rp) => rp.kind !== 'preserved-writes');
   const rps = items.filter((rp) => retained.includes(rp.number));
   if (rps.length === 0) return 0;
   let expired = 0;
   for (const old of items.filter((rp) => !retained.includes(rp.number) && rp.number < rps[0].number)) {
-    await purge(deps, group, old, rps[0]);
+    await purge(deps, group, old, rps[0], preserved);
     expired++;
   }
   const excess = rps.length - deps.config.retention;
@@ -81,7 +84,7 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
     );
     if (!unlisted) break;
     retained = remaining;
-    await purge(deps, group, old, rps[i + 1]);
+    await purge(deps, group, old, rps[i + 1], preserved);
     expired++;
   }
   return expired;
@@ -91,21 +94,38 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
  * Deletes an unlisted RP: the object versions it holds that its committed successor does
  * not, its manifests, then its item (last, so a purge stopped midway is found and redone).
  */
-async function purge(deps: Deps, group: Group, old: RecoveryPoint, next: RecoveryPoint): Promise<void> {
+async function purge(
+  deps: Deps,
+  group: Group,
+  old: RecoveryPoint,
+  next: RecoveryPoint,
+  preserved: RecoveryPoint[],
+): Promise<void> {
+  // An RP's secondary manifests are at its `site`: a role flip since may have swapped the group's sites.
+  const primarySite = old.site === group.secondarySite ? group.primarySite : group.secondarySite;
   for (const v of old.volumes) {
     const successor = next.volumes.find((n) => n.pairId === v.pairId);
     if (!successor) continue;
-    for (const [site, volumeId, oldKey, newKey] of [
-      [group.primarySite, v.primaryVolumeId, v.primaryManifestKey, successor.primaryManifestKey],
-      [group.secondarySite, v.secondaryVolumeId, v.secondaryManifestKey, successor.secondaryManifestKey],
+    // Per volume, not per side: after a flip the successor holds the same volume on the other side.
+    const keyOf = (volumeId: string) =>
+      successor.primaryVolumeId === volumeId ? successor.primaryManifestKey : successor.secondaryManifestKey;
+    for (const [site, volumeId, oldKey] of [
+      [primarySite, v.primaryVolumeId, v.primaryManifestKey],
+      [old.site, v.secondaryVolumeId, v.secondaryManifestKey],
     ] as const) {
+      const newKey = keyOf(volumeId);
+      // The RP a flip wrote shares its predecessor's manifests: nothing is released.
+      if (newKey === oldKey) continue;
       const store = deps.stores[site];
       const doomed: { key: string; versionId?: string }[] = [];
       try {
-        for await (const [index, versionId] of releasedVersions(
-          store.readManifest(oldKey),
-          store.readManifest(newKey),
-        )) {
+        let released = releasedVersions(store.readManifest(oldKey), store.readManifest(newKey));
+        // A version a preserved-writes image still shows stays.
+        for (const p of preserved) {
+          const kept = p.volumes.find((pv) => pv.primaryVolumeId === volumeId);
+          if (kept) released = releasedVersions(released, store.readManifest(kept.primaryManifestKey));
+        }
+        for await (const [index, versionId] of released) {
           doomed.push({ key: chunkKey(volumeId, index), versionId });
         }
         // The manifest's index goes last: without it, this site's part was done by an earlier purge.

@@ -6,6 +6,7 @@ import { raiseAndClearAlerts } from './alerts';
 import { checkBacklogOverflow } from './backlog';
 import { backlogBytes, loadPairs } from './groups';
 import { autoResume, needsScanResync } from './resync';
+import { driveRoleChange, preserveOldPrimaryWrites } from './roles';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -50,10 +51,18 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     result.errors.push({ groupId: group.id, error: `alerts: ${e.message ?? String(e)}` });
   });
   await checkBacklogOverflow(deps, group);
-  if (group.activeSync) {
-    result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+  if (group.activeSync) result.active.push({ groupId: group.id, syncId: group.activeSync.id });
+  if (group.preserveWrites && !group.roleChange) {
+    // Until the old primary's site answers, this throws and the next tick tries again.
+    await preserveOldPrimaryWrites(deps, group.id);
     return;
   }
+  if (group.roleChange) {
+    for (const syncId of await driveRoleChange(deps, group.id))
+      result.active.push({ groupId: group.id, syncId });
+    return;
+  }
+  if (group.activeSync) return;
   if (await autoResume(deps, group, now)) group.status = 'optimal';
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is

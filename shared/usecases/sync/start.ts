@@ -24,16 +24,28 @@ export interface SyncView {
   pausedReason?: string;
 }
 
-/** Starts a sync of the group: one at a time, taken by a conditional write on the group. */
+/**
+ * Starts a sync of the group: one at a time, taken by a conditional write on the group. A
+ * planned role change starts its final sync with its id: only that sync runs while it is pending.
+ */
 export async function startSync(
   deps: Deps,
   groupId: unknown,
+  roleChangeId?: string,
 ): Promise<{ syncId: string; recoveryPointId: string }> {
   const group = await loadGroup(deps, groupId);
-  if (group.status !== 'optimal')
+  const status = roleChangeId ? 'role-change-pending' : 'optimal';
+  if (roleChangeId && group.roleChange?.id !== roleChangeId)
+    throw conflict(`group ${group.id} is not in role change ${roleChangeId}`, 'wrong-state');
+  if (group.status !== status)
     throw conflict(`group ${group.id} is ${group.status}; resume it first`, 'wrong-state');
   if (group.activeSync)
     throw conflict(`group ${group.id} already runs sync ${group.activeSync.id}`, 'sync-running');
+  if (group.preserveWrites)
+    throw conflict(
+      `group ${group.id} waits for ${group.preserveWrites.site} to answer: its writes after a forced promotion are kept first`,
+      'preservation-pending',
+    );
   const pairs = await loadPairs(deps, group.id);
   if (pairs.length === 0) throw conflict(`group ${group.id} has no mirrored pairs`, 'group-empty');
   const last = await lastRecoveryPoint(deps, group);
@@ -66,9 +78,9 @@ export async function startSync(
       },
     },
     {
-      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      expr: 'attribute_not_exists(activeSync) AND attribute_not_exists(preserveWrites) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
       names: { '#s': 'status' },
-      values: { ':ok': 'optimal', ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
+      values: { ':ok': status, ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
     },
   );
   if (!claimed) {
