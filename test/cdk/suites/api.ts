@@ -10,10 +10,7 @@ const IMPLEMENTED = ROUTES.map((r) => `${r.method} ${r.pattern}`);
  * Contract routes the deployment declares before the router serves them (API Gateway hands
  * them to the function, which answers 404 until then). Each leaves this list when it lands.
  */
-const DEPLOYED_AHEAD = [
-  'POST /groups/{groupId}/role',
-  'POST /groups/{groupId}/recovery-points/{rpId}/clones',
-];
+const DEPLOYED_AHEAD = ['POST /groups/{groupId}/recovery-points/{rpId}/clones'];
 
 /** Routes that answer without auth: /health by contract, and the OpenAPI document. */
 const PUBLIC = ['GET /health', 'GET /openapi.json'];
