@@ -1,5 +1,6 @@
 import type { Deps } from '../deps';
 import { badInput, DomainError, notFound } from '../domain/errors';
+import { cloneRecoveryPoint } from '../usecases/clones';
 import { listEvents } from '../usecases/events';
 import {
   createGroup,
@@ -77,6 +78,11 @@ const routes: [string, string, Handler][] = [
   ['POST', '/groups/{groupId}/suspend', async (d, p) => ok(await suspendGroup(d, p.groupId))],
   ['POST', '/groups/{groupId}/resume', async (d, p) => ok(await resumeGroup(d, p.groupId))],
   ['GET', '/groups/{groupId}/recovery-points', async (d, p) => ok(await listRecoveryPoints(d, p.groupId))],
+  [
+    'POST',
+    '/groups/{groupId}/recovery-points/{rpId}/clones',
+    async (d, p) => ok(await cloneRecoveryPoint(d, p.groupId, p.rpId), 201),
+  ],
   [
     'GET',
     '/groups/{groupId}/events',

@@ -5,6 +5,7 @@ import { badInput, conflict, notFound } from '../domain/errors';
 import { checkId, checkName, checkSiteName, newId } from '../domain/ids';
 import type { Volume } from '../domain/model';
 import { checkChunkSize, checkVolumeSize, DEFAULT_CHUNK, parseSize } from '../domain/sizes';
+import { releaseClone } from './clones';
 
 export interface VolumeView extends Omit<Volume, 'lease'> {
   location: { region: string; bucket: string; prefix: string };
@@ -57,6 +58,8 @@ export async function deleteVolume(deps: Deps, id: unknown): Promise<void> {
   const ok = await deps.table.delete(keys.volume(volume.id), { expr: 'attribute_not_exists(groupId)' });
   if (!ok)
     throw conflict(`volume ${volume.id} is in a mirrored pair; remove the pair first`, 'volume-in-pair');
+  // After the item is gone, so no read of the clone is left to need its base.
+  await releaseClone(deps, volume);
   await deps.stores[volume.site].deleteEverything(chunkPrefix(volume.id));
 }
 
