@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { route } from '../../shared/api/router';
 import { keys } from '../../shared/aws/keys';
-import type { Group } from '../../shared/domain/model';
+import type { Group, SyncJob } from '../../shared/domain/model';
 import { cloneRecoveryPoint } from '../../shared/usecases/clones';
 import { checksumVolume } from '../../shared/usecases/reads';
+import { startSync } from '../../shared/usecases/sync/index';
 import { deleteVolume, listVolumes, type VolumeView } from '../../shared/usecases/volumes';
+import { type ControlCall, hookControl } from '../support/control-hooks';
 import {
   type Harness,
   mirroredGroup,
@@ -168,6 +170,44 @@ describe('RP clones', () => {
       );
     }
   }, 180_000);
+
+  it('a clone made while expiry is unlisting its RP either pins it first or is refused', async () => {
+    h = await startHarness({ retention: 1 });
+    const harness = h;
+    startRuntime(harness);
+    const g = await mirroredGroup(harness, [{ sizeBytes: SIZE, chunkSizeBytes: CHUNK }]);
+    const gw = await openGateway(harness, g.primaries[0]);
+    await gw.write(g.primaries[0], 0, randomBytesOf(4 * CHUNK, 31));
+    const rp1 = await syncAndWait(harness, g.groupId);
+    const image = await readAll(harness, g.secondaries[0], rp1);
+    await gw.write(g.primaries[0], 0, randomBytesOf(2 * CHUNK, 32));
+    await gw.close();
+    // The clone is made between expiry's read of the group and its unlisting write of RP 1.
+    const isUnlisting = (c: ControlCall) =>
+      c.commandName === 'UpdateItemCommand' &&
+      String(c.input.ConditionExpression).includes('recoveryPoints = :old') &&
+      !JSON.stringify(c.input).includes('"lastRp"');
+    let armed = true;
+    let clone: VolumeView | undefined;
+    hookControl(harness, 'cloneDuringExpiry', {
+      before: async (c) => {
+        if (!armed || !isUnlisting(c)) return;
+        armed = false;
+        [clone] = (await cloneRecoveryPoint(harness.deps, g.groupId, rp1)).volumes;
+      },
+    });
+    const { syncId } = await startSync(harness.deps, g.groupId);
+    harness.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the sync and its expiry to finish',
+      async () => (await harness.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId)))?.finishedAt,
+      60_000,
+    );
+    expect(armed).toBe(false);
+    if (!clone) throw new Error('no clone was made');
+    expect(sha(await readAll(harness, clone.id))).toBe(sha(image));
+    expect(await listedRps(harness, g.groupId)).toEqual([1, 2]);
+  }, 120_000);
 
   it('a clone of an unknown or malformed RP is refused and creates nothing', async () => {
     h = await startHarness();
