@@ -4,9 +4,11 @@ import { route } from '../../shared/api/router';
 import { keys } from '../../shared/aws/keys';
 import type { Group, SyncJob } from '../../shared/domain/model';
 import { cloneRecoveryPoint } from '../../shared/usecases/clones';
+import { createGroup } from '../../shared/usecases/groups';
+import { addPair } from '../../shared/usecases/pairs';
 import { checksumVolume } from '../../shared/usecases/reads';
 import { startSync } from '../../shared/usecases/sync/index';
-import { deleteVolume, listVolumes, type VolumeView } from '../../shared/usecases/volumes';
+import { deleteVolume, getVolume, listVolumes, type VolumeView } from '../../shared/usecases/volumes';
 import { type ControlCall, hookControl } from '../support/control-hooks';
 import {
   type Harness,
@@ -209,7 +211,7 @@ describe('RP clones', () => {
     expect(await listedRps(harness, g.groupId)).toEqual([1, 2]);
   }, 120_000);
 
-  it('a clone of an unknown or malformed RP is refused and creates nothing', async () => {
+  it('a clone of an unknown or malformed RP is refused and creates nothing; a clone is never paired', async () => {
     h = await startHarness();
     const harness = h;
     startRuntime(harness);
@@ -217,7 +219,7 @@ describe('RP clones', () => {
     const gw = await openGateway(harness, g.primaries[0]);
     await gw.write(g.primaries[0], 0, randomBytesOf(2 * CHUNK, 21));
     await gw.close();
-    await syncAndWait(harness, g.groupId);
+    const rp1 = await syncAndWait(harness, g.groupId);
     const volumes = (await listVolumes(harness.deps)).length;
     const clonesOf = (rpId: string) =>
       route(harness.deps, { method: 'POST', path: `/groups/${g.groupId}/recovery-points/${rpId}/clones` });
@@ -226,5 +228,18 @@ describe('RP clones', () => {
     await expect(cloneRecoveryPoint(harness.deps, 'grp-nope', 'rp-1')).rejects.toMatchObject({ status: 404 });
     expect((await listVolumes(harness.deps)).length).toBe(volumes);
     expect((await harness.deps.table.get<Group>(keys.group(g.groupId)))?.clones).toBeUndefined();
+
+    // A clone cannot be mirrored: a sync would not see the content it reads from its base.
+    const [clone] = (await cloneRecoveryPoint(harness.deps, g.groupId, rp1)).volumes;
+    const back = await createGroup(harness.deps, {
+      name: 'back',
+      primarySite: 'west',
+      secondarySite: 'east',
+    });
+    await expect(addPair(harness.deps, back.id, { primaryVolumeId: clone.id })).rejects.toMatchObject({
+      status: 409,
+      code: 'clone-volume',
+    });
+    expect((await getVolume(harness.deps, clone.id)).groupId).toBeUndefined();
   }, 60_000);
 });
