@@ -55,6 +55,15 @@ export async function listVolumes(deps: Deps): Promise<VolumeView[]> {
 
 export async function deleteVolume(deps: Deps, id: unknown): Promise<void> {
   const volume = await loadVolume(deps, id);
+  // Its chunk versions are what an RP clone of it reads where the clone never wrote.
+  const clone = (await deps.table.queryPrefix<Volume>('VOLUMES', '')).find(
+    (v) => v.base?.volumeId === volume.id,
+  );
+  if (clone)
+    throw conflict(
+      `volume ${volume.id} is the base of RP clone ${clone.id}; delete the clone first`,
+      'clone-base',
+    );
   const ok = await deps.table.delete(keys.volume(volume.id), { expr: 'attribute_not_exists(groupId)' });
   if (!ok)
     throw conflict(`volume ${volume.id} is in a mirrored pair; remove the pair first`, 'volume-in-pair');

@@ -5,7 +5,7 @@ import { keys } from '../../shared/aws/keys';
 import type { Group, SyncJob } from '../../shared/domain/model';
 import { cloneRecoveryPoint } from '../../shared/usecases/clones';
 import { createGroup } from '../../shared/usecases/groups';
-import { addPair } from '../../shared/usecases/pairs';
+import { addPair, removePair } from '../../shared/usecases/pairs';
 import { checksumVolume } from '../../shared/usecases/reads';
 import { startSync } from '../../shared/usecases/sync/index';
 import { deleteVolume, getVolume, listVolumes, type VolumeView } from '../../shared/usecases/volumes';
@@ -211,7 +211,7 @@ describe('RP clones', () => {
     expect(await listedRps(harness, g.groupId)).toEqual([1, 2]);
   }, 120_000);
 
-  it('a clone of an unknown or malformed RP is refused and creates nothing; a clone is never paired', async () => {
+  it('a clone of an unknown or malformed RP is refused and creates nothing; a clone is never paired, its base never deleted', async () => {
     h = await startHarness();
     const harness = h;
     startRuntime(harness);
@@ -241,5 +241,12 @@ describe('RP clones', () => {
       code: 'clone-volume',
     });
     expect((await getVolume(harness.deps, clone.id)).groupId).toBeUndefined();
+
+    // The secondary's chunk versions are the clone's base: it outlives its pair, not its clones.
+    await removePair(harness.deps, g.groupId, g.primaries[0]);
+    await expect(deleteVolume(harness.deps, g.secondaries[0])).rejects.toMatchObject({ code: 'clone-base' });
+    expect(sha(await readAll(harness, clone.id))).toBe(sha(await readAll(harness, g.primaries[0])));
+    await deleteVolume(harness.deps, clone.id);
+    await deleteVolume(harness.deps, g.secondaries[0]);
   }, 60_000);
 });
