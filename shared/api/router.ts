@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Deps } from '../deps';
 import { badInput, DomainError, notFound } from '../domain/errors';
+import { cloneRecoveryPoint } from '../usecases/clones';
 import { listEvents } from '../usecases/events';
 import {
   createGroup,
@@ -291,6 +292,18 @@ export const ROUTES: Route[] = [
       response: S.RecoveryPointList,
     },
     (d, p) => listRecoveryPoints(d, p.groupId),
+  ),
+  def(
+    {
+      method: 'POST',
+      pattern: '/groups/{groupId}/recovery-points/{rpId}/clones',
+      summary:
+        'Clone a recovery point: writable point-in-time volumes at the secondary site, no chunk copied',
+      status: 201,
+      params: S.RecoveryPointParams,
+      response: S.Clones,
+    },
+    (d, p) => cloneRecoveryPoint(d, p.groupId, p.rpId),
   ),
   def(
     {

@@ -39,7 +39,19 @@ export interface Volume {
   role?: Role;
   /** Write lease of a volume outside any group. */
   lease?: Lease;
+  /** Set on an RP clone: where its chunks never written since the clone was made are read from. */
+  base?: CloneBase;
   createdAt: string;
+}
+
+/** An RP's secondary manifest of one pair, the read-only base of a clone volume. */
+export interface CloneBase {
+  groupId: string;
+  rpNumber: number;
+  rpId: string;
+  /** The secondary volume whose chunk versions the manifest names. */
+  volumeId: string;
+  manifestKey: string;
 }
 
 export interface SyncSettings {
@@ -93,6 +105,11 @@ export interface Group {
   /** Held while pairs are added or removed, so that no sync plans over a changing member list. */
   memberLock?: Lease;
   lastRp?: RecoveryPointRef;
+  /**
+   * RP clones alive, clone volume id -> RP number: expiry keeps a pinned RP's object versions.
+   * Changed only by conditional writes over the whole map, which expiry's unlisting checks too.
+   */
+  clones?: Record<string, number>;
   /** Highest RP number ever reserved or committed; RP numbers only grow. */
   rpCounter: number;
   /**

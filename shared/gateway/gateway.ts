@@ -8,6 +8,7 @@ import { canTakeOver, type Fencing, fencing, scanManifestKey } from '../domain/f
 import { newId } from '../domain/ids';
 import type { Barrier, ChangeRecord, Group, Pair, Volume } from '../domain/model';
 import { isRoleChange } from '../domain/roles';
+import { baseChunkReader } from '../usecases/clones';
 import { loadVolume } from '../usecases/volumes';
 import { ChangePublisher } from './change-publisher';
 
@@ -88,6 +89,8 @@ export class Gateway {
   /** Set while a quiesced cut runs: new writes wait for it. */
   private hold?: Promise<void>;
   chunkWrites = 0;
+  /** An RP clone's content where it never wrote: a partial chunk write merges into it. */
+  private readonly baseChunk?: ReturnType<typeof baseChunkReader>;
 
   private constructor(
     private readonly deps: Deps,
@@ -95,6 +98,7 @@ export class Gateway {
     private readonly opts: Required<Omit<GatewayOptions, 'beforeCut'>> & Pick<GatewayOptions, 'beforeCut'>,
   ) {
     this.fence = fencing(deps.config.leaseSeconds);
+    if (scope.kind === 'volume' && scope.volume.base) this.baseChunk = baseChunkReader(deps, scope.volume);
   }
 
   /** Opens a gateway for the group of `volumeId` (or the volume alone when it has no group). */
@@ -397,7 +401,9 @@ export class Gateway {
         if (isWholeChunk(span, volume.chunkSizeBytes)) {
           body = slice;
         } else {
-          const current = await store.getChunk(volumeId, span.index, undefined, this.requestSignal());
+          const current =
+            (await store.getChunk(volumeId, span.index, undefined, this.requestSignal())) ??
+            (await this.baseChunk?.(span.index, this.requestSignal()));
           body = new Uint8Array(volume.chunkSizeBytes);
           if (current) body.set(current.subarray(0, volume.chunkSizeBytes));
           body.set(slice, span.start);

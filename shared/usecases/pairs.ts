@@ -73,6 +73,9 @@ export async function addPair(deps: Deps, groupId: unknown, input: AddPairInput)
     secondary = await loadVolume(deps, input.secondaryVolumeId);
     checkSecondary(group, primary, secondary);
   }
+  // A clone's content is partly its base's, which neither a sync nor a pair's RPs know of.
+  for (const v of [primary, secondary])
+    if (v?.base) throw conflict(`volume ${v.id} is an RP clone: it cannot be mirrored`, 'clone-volume');
   return withMemberLock(deps, group.id, async (locked, holder) => {
     const now = deps.now();
     const claimedPrimary = await deps.table.update(

@@ -4,6 +4,7 @@ import type { Deps } from '../deps';
 import { spansOf } from '../domain/chunks';
 import { conflict } from '../domain/errors';
 import type { ChunkRef, Group, Volume } from '../domain/model';
+import { cloneChunks, type SourcedRef } from './clones';
 import { committedRecoveryPoints, loadRecoveryPoint } from './recovery-points';
 import { loadVolume } from './volumes';
 
@@ -15,15 +16,23 @@ export interface ReadOptions {
 
 const READ_AHEAD = 8;
 
+async function* ownedBy(refs: AsyncIterable<ChunkRef>, volumeId: string): AsyncGenerator<SourcedRef> {
+  for await (const [index, versionId] of refs) yield { index, versionId, volumeId };
+}
+
 /**
  * Which chunk versions a read sees. A primary (or unpaired) volume reads live unless an RP
- * is named; a secondary volume only ever serves a committed RP, the latest by default.
+ * is named, a clone reading through to its base where it never wrote; a secondary volume
+ * only ever serves a committed RP, the latest by default.
  */
-async function chunkSource(deps: Deps, volume: Volume, rpId: string | undefined) {
+async function chunkSource(
+  deps: Deps,
+  volume: Volume,
+  rpId: string | undefined,
+): Promise<AsyncIterable<SourcedRef>> {
   const store = deps.stores[volume.site];
-  if (!rpId && volume.role !== 'secondary') {
-    return { rpId: undefined, refs: store.listChunks(volume.id) };
-  }
+  if (!rpId && volume.base) return cloneChunks(store, volume);
+  if (!rpId && volume.role !== 'secondary') return ownedBy(store.listChunks(volume.id), volume.id);
   if (!volume.groupId)
     throw conflict(`volume ${volume.id} is not in a group and has no recovery points`, 'no-recovery-point');
   const group = await deps.table.get<Group>(keys.group(volume.groupId));
@@ -37,7 +46,7 @@ async function chunkSource(deps: Deps, volume: Volume, rpId: string | undefined)
   const entry = rp.volumes.find((v) => v.primaryVolumeId === volume.id || v.secondaryVolumeId === volume.id);
   if (!entry) throw conflict(`volume ${volume.id} is not part of ${rp.id}`, 'not-in-recovery-point');
   const key = entry.primaryVolumeId === volume.id ? entry.primaryManifestKey : entry.secondaryManifestKey;
-  return { rpId: rp.id, refs: store.readManifest(key) };
+  return ownedBy(store.readManifest(key), volume.id);
 }
 
 /** Streams a volume's bytes in order, zeros where sparse, fetching a few chunks ahead. */
@@ -50,23 +59,20 @@ export async function* readVolume(
   const offset = opts.offset ?? 0;
   const length = opts.length ?? volume.sizeBytes - offset;
   const spans = spansOf(offset, length, volume.chunkSizeBytes, volume.sizeBytes);
-  const { refs } = await chunkSource(deps, volume, opts.recoveryPointId);
+  const refs = await chunkSource(deps, volume, opts.recoveryPointId);
   const store = deps.stores[volume.site];
   const it = refs[Symbol.asyncIterator]();
   let ref = await it.next();
-  const versionAt = async (index: number): Promise<string | undefined> => {
-    while (!ref.done && ref.value[0] < index) ref = await it.next();
-    return !ref.done && ref.value[0] === index ? (ref.value as ChunkRef)[1] : undefined;
+  const refAt = async (index: number): Promise<SourcedRef | undefined> => {
+    while (!ref.done && ref.value.index < index) ref = await it.next();
+    return !ref.done && ref.value.index === index ? ref.value : undefined;
   };
   for (let i = 0; i < spans.length; i += READ_AHEAD) {
     const window = spans.slice(i, i + READ_AHEAD);
-    const versions: (string | undefined)[] = [];
-    for (const s of window) versions.push(await versionAt(s.index));
+    const found: (SourcedRef | undefined)[] = [];
+    for (const s of window) found.push(await refAt(s.index));
     const bodies = await Promise.all(
-      window.map((s, j) => {
-        const v = versions[j];
-        return v ? store.getChunk(volume.id, s.index, v) : Promise.resolve(undefined);
-      }),
+      found.map((r) => (r ? store.getChunk(r.volumeId, r.index, r.versionId) : Promise.resolve(undefined))),
     );
     for (let j = 0; j < window.length; j++) {
       const s = window[j];

@@ -5,6 +5,7 @@ import { notFound } from '../domain/errors';
 import { checkId } from '../domain/ids';
 import { releasedVersions } from '../domain/manifest';
 import type { Group, RecoveryPoint } from '../domain/model';
+import { pinnedRecoveryPoints, pinsUnchanged } from './clones';
 import { loadGroup } from './groups';
 
 export interface RecoveryPointView {
@@ -55,7 +56,9 @@ export async function loadRecoveryPoint(deps: Deps, group: Group, rpId: unknown)
  * Expires RPs beyond the group's retention, oldest first, with the object versions that
  * only they reference (at both sites) and their manifests. An RP is unlisted first and its
  * data deleted after, so an RP item that is no longer listed and older than the oldest listed
- * one (an expiry stopped midway, or a refused commit) is expired here too.
+ * one (an expiry stopped midway, or a refused commit) is expired here too. An RP a clone pins
+ * (Group.clones) stays listed past the retention; the RPs after it still expire, keeping the
+ * versions the pinned one shares with them.
  */
 export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise<number> {
   const group = await deps.table.get<Group>(keys.group(groupId));
@@ -72,27 +75,35 @@ export async function expireRecoveryPoints(deps: Deps, groupId: string): Promise
     await purge(deps, group, old, rps[0], preserved);
     expired++;
   }
-  const excess = rps.length - deps.config.retention;
-  for (let i = 0; i < excess; i++) {
-    const old = rps[i];
+  const pinned = pinnedRecoveryPoints(group);
+  const doomed = rps
+    .slice(0, Math.max(0, rps.length - deps.config.retention))
+    .filter((rp) => !pinned.has(rp.number));
+  const pins = pinsUnchanged(group.clones);
+  for (const old of doomed) {
     // Unlisted first: from here on nobody reads this RP, so deleting its data cannot tear a read.
+    // Under the pins expiry saw: a clone pinning this RP meanwhile refuses the unlisting.
     const remaining = retained.filter((n) => n !== old.number);
     const unlisted = await deps.table.update<Group>(
       keys.group(group.id),
       { set: { recoveryPoints: remaining } },
-      { expr: 'recoveryPoints = :old', values: { ':old': retained } },
+      { expr: `recoveryPoints = :old AND ${pins.expr}`, values: { ':old': retained, ...pins.values } },
     );
     if (!unlisted) break;
     retained = remaining;
-    await purge(deps, group, old, rps[i + 1], preserved);
+    const listed = rps.filter((rp) => remaining.includes(rp.number));
+    const next = listed.find((rp) => rp.number > old.number);
+    if (!next) break;
+    await purge(deps, group, old, next, preserved, listed.filter((rp) => rp.number < old.number).at(-1));
     expired++;
   }
   return expired;
 }
 
 /**
- * Deletes an unlisted RP: the object versions it holds that its committed successor does
- * not, its manifests, then its item (last, so a purge stopped midway is found and redone).
+ * Deletes an unlisted RP: the object versions it holds that neither its committed successor
+ * nor its listed predecessor (an RP a clone pins) does, its manifests, then its item (last,
+ * so a purge stopped midway is found and redone).
  */
 async function purge(
   deps: Deps,
@@ -100,27 +111,38 @@ async function purge(
   old: RecoveryPoint,
   next: RecoveryPoint,
   preserved: RecoveryPoint[],
+  previous?: RecoveryPoint,
 ): Promise<void> {
   // An RP's secondary manifests are at its `site`: a role flip since may have swapped the group's sites.
   const primarySite = old.site === group.secondarySite ? group.primarySite : group.secondarySite;
   for (const v of old.volumes) {
     const successor = next.volumes.find((n) => n.pairId === v.pairId);
     if (!successor) continue;
-    // Per volume, not per side: after a flip the successor holds the same volume on the other side.
-    const keyOf = (volumeId: string) =>
-      successor.primaryVolumeId === volumeId ? successor.primaryManifestKey : successor.secondaryManifestKey;
+    const before = previous?.volumes.find((p) => p.pairId === v.pairId);
+    // Per volume, not per side: after a flip a neighbour holds the same volume on the other side.
+    const keyIn = (ref: typeof v | undefined, volumeId: string) =>
+      ref?.primaryVolumeId === volumeId
+        ? ref.primaryManifestKey
+        : ref?.secondaryVolumeId === volumeId
+          ? ref.secondaryManifestKey
+          : undefined;
     for (const [site, volumeId, oldKey] of [
       [primarySite, v.primaryVolumeId, v.primaryManifestKey],
       [old.site, v.secondaryVolumeId, v.secondaryManifestKey],
     ] as const) {
-      const newKey = keyOf(volumeId);
+      const newKey = keyIn(successor, volumeId);
+      // A successor without this volume says nothing about what it still needs: keep it all.
+      if (newKey === undefined) continue;
       // The RP a flip wrote shares its predecessor's manifests: nothing is released.
       if (newKey === oldKey) continue;
       const store = deps.stores[site];
       const doomed: { key: string; versionId?: string }[] = [];
       try {
-        let released = releasedVersions(store.readManifest(oldKey), store.readManifest(newKey));
-        // A version a preserved-writes image still shows stays.
+        // Kept: what the successor, the listed predecessor (a pinned RP) or a preserved-writes image still shows.
+        let released = releasedVersions(
+          releasedVersions(store.readManifest(oldKey), store.readManifest(newKey)),
+          store.readManifest(keyIn(before, volumeId)),
+        );
         for (const p of preserved) {
           const kept = p.volumes.find((pv) => pv.primaryVolumeId === volumeId);
           if (kept) released = releasedVersions(released, store.readManifest(kept.primaryManifestKey));

@@ -5,6 +5,7 @@ import { conflict, notFound } from '../domain/errors';
 import { checkId, checkSiteName, newId } from '../domain/ids';
 import type { Volume } from '../domain/model';
 import { DEFAULT_CHUNK } from '../domain/sizes';
+import { releaseClone } from './clones';
 
 export interface VolumeView extends Omit<Volume, 'lease'> {
   location: { region: string; bucket: string; prefix: string };
@@ -45,9 +46,20 @@ export async function listVolumes(deps: Deps): Promise<VolumeView[]> {
 
 export async function deleteVolume(deps: Deps, id: unknown): Promise<void> {
   const volume = await loadVolume(deps, id);
+  // Its chunk versions are what an RP clone of it reads where the clone never wrote.
+  const clone = (await deps.table.queryPrefix<Volume>('VOLUMES', '')).find(
+    (v) => v.base?.volumeId === volume.id,
+  );
+  if (clone)
+    throw conflict(
+      `volume ${volume.id} is the base of RP clone ${clone.id}; delete the clone first`,
+      'clone-base',
+    );
   const ok = await deps.table.delete(keys.volume(volume.id), { expr: 'attribute_not_exists(groupId)' });
   if (!ok)
     throw conflict(`volume ${volume.id} is in a mirrored pair; remove the pair first`, 'volume-in-pair');
+  // After the item is gone, so no read of the clone is left to need its base.
+  await releaseClone(deps, volume);
   await deps.stores[volume.site].deleteEverything(chunkPrefix(volume.id));
 }
 

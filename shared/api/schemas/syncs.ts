@@ -47,7 +47,7 @@ export const RecoveryPoint = z
 
 export const RecoveryPointList = z.array(RecoveryPoint).describe('committed recovery points, newest first');
 
-/** POST /groups/{groupId}/recovery-points/{rpId}/clones (the handler lands with the clone work). */
+/** POST /groups/{groupId}/recovery-points/{rpId}/clones. */
 export const Clones = z
   .object({ volumes: z.array(Volume).describe('writable point-in-time copies at the secondary site') })
   .openapi('Clones');

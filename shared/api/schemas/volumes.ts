@@ -36,6 +36,16 @@ export const Volume = z
     chunkSizeBytes: count('chunk size in bytes'),
     groupId: z.string().optional().describe('the group of the pair the volume is in'),
     role: z.enum(['primary', 'secondary']).optional().describe('its role in that pair'),
+    base: z
+      .object({
+        groupId: z.string(),
+        rpNumber: z.number().int(),
+        rpId: z.string(),
+        volumeId: z.string(),
+        manifestKey: z.string(),
+      })
+      .optional()
+      .describe('for a clone: the recovery point it was made from, which it reads where it has not written'),
     createdAt: timestamp('when it was created'),
     location: z
       .object({ region: z.string(), bucket: z.string(), prefix: z.string() })
