@@ -35,6 +35,7 @@ import {
   type StepResult,
   type StoredChangeBatch,
   setJob,
+  updateJob,
 } from './job';
 
 type Completeness = 'complete' | 'waiting' | 'lost';
@@ -69,8 +70,9 @@ async function begin(deps: Deps, group: Group, job: SyncJob): Promise<StepResult
     if (status === 'waiting') return 'waiting';
     if (status === 'lost') {
       // Records of the range are gone for good: a quiesced cut with a scan finds the delta instead.
-      await deps.table.update(
-        keys.sync(group.id, job.id),
+      await updateJob(
+        deps,
+        job,
         { set: { state: 'cutting', scan: true }, remove: ['cutEpoch', 'cutAt', 'collect', 'pairIds'] },
         { expr: '#st = :from', names: { '#st': 'state' }, values: { ':from': 'collecting' } },
       );

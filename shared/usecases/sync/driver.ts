@@ -8,7 +8,17 @@ import { collect } from './collect';
 import { commit } from './commit';
 import { copy } from './copy';
 import { cut } from './cut';
-import { closeOpenSync, failSync, pause, resume, type StepResult } from './job';
+import {
+  closeOpenSync,
+  type DrivenJob,
+  driverLeaseLost,
+  failSync,
+  isDriverLeaseLost,
+  pause,
+  resume,
+  type StepResult,
+  updateJob,
+} from './job';
 
 /**
  * Consecutive steps that may throw the same error before the sync fails with it: enough to
@@ -22,10 +32,18 @@ export const MAX_STEP_FAILURES = 5;
  * to repeat, so a sync killed at any line resumes where it stopped when any process calls
  * this again.
  */
-export async function advanceSync(deps: Deps, groupId: string, syncId: string): Promise<StepResult> {
-  const job = await deps.table.get<SyncJob>(keys.sync(groupId, syncId));
+export async function advanceSync(
+  deps: Deps,
+  groupId: string,
+  syncId: string,
+  driver?: string,
+): Promise<StepResult> {
+  const job = await deps.table.get<DrivenJob>(keys.sync(groupId, syncId));
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group || !job) return 'done';
+  // Taken over between the lease renewal and this read: nothing read here is this driver's.
+  if (driver !== undefined && job.driver?.holder !== driver && !['committed', 'failed'].includes(job.state))
+    throw driverLeaseLost(syncId);
   if (job.state === 'committed' && !job.finishedAt) return retryFinish(deps, group, job);
   // A failed job is failed again: that finishes a failSync killed midway, then closes the job.
   if (job.state === 'failed') return failSync(deps, job, job.error ?? 'failed');
@@ -40,9 +58,11 @@ export async function advanceSync(deps: Deps, groupId: string, syncId: string): 
   if (group.status === 'user-suspended') return 'waiting';
   try {
     const result = await step(deps, group, job);
-    if (job.failures) await deps.table.update(keys.sync(groupId, syncId), { remove: ['failures'] });
+    if (job.failures) await updateJob(deps, job, { remove: ['failures'] });
     return result;
   } catch (e) {
+    // A stale driver stops quietly: its failure is not the sync's.
+    if (isDriverLeaseLost(e)) throw e;
     if (isUnreachable(e)) return pause(deps, group, job, (e as Error).message);
     return countFailure(deps, job, e as Error);
   }
@@ -65,9 +85,10 @@ function step(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
 }
 
 /** A step that keeps throwing (not a link fault) fails the sync instead of being retried forever. */
-async function countFailure(deps: Deps, job: SyncJob, e: Error): Promise<StepResult> {
-  const counted = await deps.table.update<SyncJob>(
-    keys.sync(job.groupId, job.id),
+async function countFailure(deps: Deps, job: DrivenJob, e: Error): Promise<StepResult> {
+  const counted = await updateJob(
+    deps,
+    job,
     { add: { failures: 1 } },
     { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
   );
@@ -123,7 +144,13 @@ export async function driveSync(
         if (!(await holdDriverLease(deps, groupId, syncId, holder))) return 'waiting';
         renewedAt = Date.now();
       }
-      result = await advanceSync(deps, groupId, syncId);
+      try {
+        result = await advanceSync(deps, groupId, syncId, holder);
+      } catch (e) {
+        // Another driver took the sync over while this one stalled: it goes on, this one stops.
+        if (isDriverLeaseLost(e)) return 'waiting';
+        throw e;
+      }
       if (result === 'done') return result;
       if (result === 'waiting') await new Promise((r) => setTimeout(r, pollMs));
     }

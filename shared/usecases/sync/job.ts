@@ -1,5 +1,7 @@
+import type { Condition, Update } from '../../aws/control-table';
 import { keys, pad } from '../../aws/keys';
 import type { Deps } from '../../deps';
+import { conflict, DomainError } from '../../domain/errors';
 import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
@@ -31,14 +33,65 @@ export async function lastRecoveryPoint(deps: Deps, group: Group): Promise<Recov
 export const inRecoveryPoint = (rp: RecoveryPoint | undefined, pair: Pair) =>
   rp?.volumes.some((v) => v.pairId === pair.id) ?? false;
 
+/** The right to drive a sync (see driver.ts): held by one driver at a time, for a lease. */
+export interface DriverLease {
+  holder: string;
+  expiresAt: number;
+}
+
+/** A job as a driver reads it: `driver` is the lease it was read under. */
+export type DrivenJob = SyncJob & { driver?: DriverLease };
+
+const DRIVER_LEASE_LOST = 'driver-lease-lost';
+
+/** Another driver took the sync over: the step's reads are stale and it must stop. */
+export const driverLeaseLost = (syncId: string) =>
+  conflict(`another driver took sync ${syncId} over`, DRIVER_LEASE_LOST);
+
+export const isDriverLeaseLost = (e: unknown) => e instanceof DomainError && e.code === DRIVER_LEASE_LOST;
+
+/**
+ * Every job write of a step: conditional on the driver the job was read under still holding
+ * it (a takeover changes the holder, a release removes it), so a driver that stalled past its
+ * lease never writes a stale checkpoint over its successor's. A refusal caused by the fence
+ * throws driverLeaseLost; one caused by `condition` alone returns null, as before.
+ */
+export async function updateJob(
+  deps: Deps,
+  job: DrivenJob,
+  update: Update,
+  condition?: Condition,
+): Promise<SyncJob | null> {
+  const me = job.driver?.holder;
+  const expr = [condition?.expr, me !== undefined && 'driver.holder = :me'].filter(Boolean).join(' AND ');
+  const key = keys.sync(job.groupId, job.id);
+  const done = await deps.table.update<SyncJob>(
+    key,
+    update,
+    expr
+      ? {
+          expr,
+          names: condition?.names,
+          values: { ...condition?.values, ...(me !== undefined && { ':me': me }) },
+        }
+      : undefined,
+  );
+  if (done === null && me !== undefined) {
+    const now = await deps.table.get<DrivenJob>(key);
+    if (now?.driver?.holder !== me) throw driverLeaseLost(job.id);
+  }
+  return done;
+}
+
 export async function setJob(
   deps: Deps,
   job: SyncJob,
   set: Partial<SyncJob>,
   from = job.state,
 ): Promise<boolean> {
-  const ok = await deps.table.update(
-    keys.sync(job.groupId, job.id),
+  const ok = await updateJob(
+    deps,
+    job,
     { set },
     {
       expr: '#st = :from',
@@ -109,8 +162,9 @@ async function unpauseGroup(deps: Deps, groupId: string): Promise<void> {
 export async function pause(deps: Deps, group: Group, job: SyncJob, why: string): Promise<StepResult> {
   const retries = (job.pause?.retries ?? 0) + 1;
   const delay = Math.min(MAX_RETRY_DELAY_MS, 500 * 2 ** Math.min(retries, 10));
-  const paused = await deps.table.update(
-    keys.sync(group.id, job.id),
+  const paused = await updateJob(
+    deps,
+    job,
     { set: { pause: { reason: why, retries, retryAt: deps.now() + delay } } },
     {
       expr: '#st = :st AND #st IN (:cut, :col, :cop, :com)',
@@ -156,8 +210,9 @@ export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<St
       await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error'] });
     }
   }
-  const resumed = await deps.table.update(
-    keys.sync(group.id, job.id),
+  const resumed = await updateJob(
+    deps,
+    job,
     { remove: ['pause'], ...(job.state === 'copying' && { set: { tasksEnqueued: 0 } }) },
     { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
   );
