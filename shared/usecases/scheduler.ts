@@ -3,6 +3,7 @@ import { DomainError } from '../domain/errors';
 import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { backlogBytes, loadPairs } from './groups';
+import { settleMemberChange } from './pairs';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
 
 export interface TickResult {
@@ -46,6 +47,8 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     result.active.push({ groupId: group.id, syncId: group.activeSync.id });
     return;
   }
+  // A pair add or removal whose process died leaves its volumes claimed until this settles it.
+  await settleMemberChange(deps, group);
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is
   // something new: a write, or a pair still waiting for its initial sync.

@@ -5,6 +5,7 @@ import { checkId, newId } from '../../domain/ids';
 import type { Group, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { loadGroup, loadPairs } from '../groups';
+import { settleMemberChange } from '../pairs';
 import { syncProgress } from '../sync-progress';
 import { failSync, inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
 
@@ -29,7 +30,10 @@ export async function startSync(
   deps: Deps,
   groupId: unknown,
 ): Promise<{ syncId: string; recoveryPointId: string }> {
-  const group = await loadGroup(deps, groupId);
+  const read = await loadGroup(deps, groupId);
+  // A member change whose process died is settled first: the sync must not plan a half-added pair.
+  await settleMemberChange(deps, read);
+  const group = read.memberLock ? await loadGroup(deps, read.id) : read;
   if (group.status !== 'optimal')
     throw conflict(`group ${group.id} is ${group.status}; resume it first`, 'wrong-state');
   if (group.activeSync)
@@ -65,7 +69,7 @@ export async function startSync(
       },
     },
     {
-      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      expr: 'attribute_not_exists(activeSync) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR (memberLock.expiresAt < :now AND attribute_not_exists(memberLock.adding) AND attribute_not_exists(memberLock.removing)))',
       names: { '#s': 'status' },
       values: { ':ok': 'optimal', ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
     },
