@@ -11,6 +11,8 @@ export interface CopyTaskItem extends CopyTask {
   error?: string;
   /** An error no retry mends (a missing source version, access denied): the sync fails with it. */
   failed?: string;
+  /** Set when its sync ended without committing: no copy is recorded on it any more. */
+  cancelled?: boolean;
 }
 
 export const taskPartition = (syncId: string) => keys.copyTask(syncId, 0).pk;

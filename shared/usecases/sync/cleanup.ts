@@ -4,6 +4,7 @@ import { type Deps, isoNow } from '../../deps';
 import type { Group, SyncJob } from '../../domain/model';
 import { expireRecoveryPoints } from '../recovery-points';
 import { taskPartition } from '../sync-progress';
+import { tidyCommitted } from './garbage';
 import { closeOpenSync, type StepResult } from './job';
 
 /**
@@ -49,8 +50,13 @@ async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> 
   if (group) await closeOpenSync(deps, group, job.id);
 }
 
-/** Removes what the committed RP consumed: change batches, barriers, copy tasks. */
+/**
+ * Removes what the committed RP consumed: change batches, barriers, copy tasks; and the
+ * objects its sync wrote that the RP does not use.
+ */
 async function cleanUp(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
+  const group = await deps.table.get<Group>(keys.group(groupId));
+  if (group) await tidyCommitted(deps, group, job);
   const cutEpoch = job.cutEpoch ?? 0;
   const pk = groupPartition(groupId);
   const [cFrom, cTo] = changeRange(1, cutEpoch);

@@ -5,6 +5,7 @@ import { conflict, DomainError } from '../../domain/errors';
 import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
+import { discardUncommitted } from './garbage';
 
 /** Chunks per copy task: small enough that a retried task redoes little, large enough to batch. */
 export const CHUNKS_PER_TASK = 64;
@@ -105,7 +106,8 @@ export async function setJob(
 /**
  * Ends a sync that cannot commit. The group is released first: from then on the commit's
  * conditional write (activeSync.id = this sync) is refused, so a failed job never has an RP.
- * The change records stay (the next sync copies them); the copy tasks go.
+ * The change records stay (the next sync copies them); the copy tasks go, and so do the
+ * objects the sync wrote (its copies, runs and manifests).
  */
 export async function failSync(
   deps: Deps,
@@ -134,6 +136,8 @@ export async function failSync(
     const now = await deps.table.get<SyncJob>(keys.sync(job.groupId, job.id));
     if (now?.state !== 'failed') return 'done';
   }
+  // Before the tasks go: they record the chunk versions the sync's copies made.
+  if (group) await discardUncommitted(deps, group, job);
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
   if (failed) await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
