@@ -51,7 +51,9 @@ export async function advanceSync(
     await closeOpenSync(deps, group, job.id);
     return 'done';
   }
-  if (group.activeSync?.id !== job.id && group.lastRp?.number !== job.rpNumber) {
+  // A listed RP is this sync's commit, landed before its job said so: the commit step finishes it.
+  const published = group.lastRp?.number === job.rpNumber || group.recoveryPoints?.includes(job.rpNumber);
+  if (group.activeSync?.id !== job.id && !published) {
     return failSync(deps, job, 'the group no longer runs this sync');
   }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');

@@ -103,6 +103,16 @@ export async function setJob(
   return ok !== null;
 }
 
+/** A failed job; `unpublished` when failSync took the group from it while it still ran it. */
+type FailedJob = SyncJob & { unpublished?: boolean };
+
+/** The sync failSync last took a group from, and why. */
+interface Abandoned {
+  id: string;
+  why: string;
+  event: string;
+}
+
 /**
  * Ends a sync that cannot commit. The group is released first: from then on the commit's
  * conditional write (activeSync.id = this sync) is refused, so a failed job never has an RP.
@@ -115,29 +125,41 @@ export async function failSync(
   why: string,
   event = 'sync-failed',
 ): Promise<StepResult> {
+  // The release names the sync it took the group from and why, so whoever finishes failing the
+  // job (this call, or a driver that sees the group released) records that reason, and knows
+  // its RP was never published (publishing removes activeSync too, but sets no abandonedSync).
   await deps.table.update(
     keys.group(job.groupId),
-    { remove: ['activeSync', 'cutRequest', 'cutRequestScan'] },
+    {
+      remove: ['activeSync', 'cutRequest', 'cutRequestScan'],
+      set: { abandonedSync: { id: job.id, why, event } },
+    },
     { expr: 'activeSync.id = :s', values: { ':s': job.id } },
   );
-  const group = await deps.table.get<Group>(keys.group(job.groupId));
+  const group = await deps.table.get<Group & { abandonedSync?: Abandoned }>(keys.group(job.groupId));
   if (group?.lastRp?.number === job.rpNumber) return 'progress';
-  const failed = await deps.table.update(
+  // Only then is what the sync wrote nobody's; otherwise (published, or the marker already
+  // overwritten by a later failure) nothing is deleted.
+  const abandoned = group?.abandonedSync?.id === job.id ? group.abandonedSync : undefined;
+  if (abandoned) {
+    why = abandoned.why;
+    event = abandoned.event;
+  }
+  const set: Partial<FailedJob> = { state: 'failed', error: why, ...(abandoned && { unpublished: true }) };
+  const failed = await deps.table.update<FailedJob>(
     keys.sync(job.groupId, job.id),
-    { set: { state: 'failed', error: why }, remove: ['pause', 'driver'] },
+    { set, remove: ['pause', 'driver'] },
     {
       expr: 'NOT #st IN (:c, :f)',
       names: { '#st': 'state' },
       values: { ':c': 'committed', ':f': 'failed' },
     },
   );
-  if (!failed) {
-    // Failed already: finish what a process killed midway through this left undone.
-    const now = await deps.table.get<SyncJob>(keys.sync(job.groupId, job.id));
-    if (now?.state !== 'failed') return 'done';
-  }
+  // Failed already: finish what a process killed midway through this left undone.
+  const ended = failed ?? (await deps.table.get<FailedJob>(keys.sync(job.groupId, job.id)));
+  if (ended?.state !== 'failed') return 'done';
   // Before the tasks go: they record the chunk versions the sync's copies made.
-  if (group) await discardUncommitted(deps, group, job);
+  if (group && ended.unpublished) await discardUncommitted(deps, group, job);
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
   if (failed) await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
