@@ -37,6 +37,9 @@ export async function retryFinish(deps: Deps, group: Group, job: SyncJob): Promi
 async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
   await cleanUp(deps, groupId, job);
   await expireRecoveryPoints(deps, groupId);
+  // Last: objects only, so a site lost here holds back no table clean-up or expiry.
+  const current = await deps.table.get<Group>(keys.group(groupId));
+  if (current) await tidyCommitted(deps, current, job);
   await deps.table.update(
     keys.sync(groupId, job.id),
     { set: { finishedAt: isoNow(deps) } },
@@ -50,13 +53,8 @@ async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> 
   if (group) await closeOpenSync(deps, group, job.id);
 }
 
-/**
- * Removes what the committed RP consumed: change batches, barriers, copy tasks; and the
- * objects its sync wrote that the RP does not use.
- */
+/** Removes what the committed RP consumed: change batches, barriers, copy tasks. */
 async function cleanUp(deps: Deps, groupId: string, job: SyncJob): Promise<void> {
-  const group = await deps.table.get<Group>(keys.group(groupId));
-  if (group) await tidyCommitted(deps, group, job);
   const cutEpoch = job.cutEpoch ?? 0;
   const pk = groupPartition(groupId);
   const [cFrom, cTo] = changeRange(1, cutEpoch);

@@ -43,20 +43,20 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
  * After a commit, deletes what the committed RP does not use of what its sync wrote: runs a
  * crashed collect left, manifests of superseded commit attempts, older versions of rewritten
  * manifests, and the initial-sync base listings of the pairs the RP now holds. The latest
- * version of every manifest the RP names is kept. Idempotent, part of the post-commit step.
+ * version of every manifest the RP names is kept (an expiry's purge still reads them).
+ * Idempotent, part of the post-commit step.
  */
 export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Promise<void> {
   const primary = deps.stores[group.primarySite];
   await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
-  // Already expired: its purge removed its manifests.
-  if (!rp || !group.recoveryPoints?.includes(rp.number)) return;
-  const named = rp.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]);
+  // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
+  const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
   const inUse = (key: string) => named.some((m) => key === m || key.startsWith(`${m}.part-`));
   for (const site of [group.primarySite, group.secondarySite])
     await deps.stores[site].deleteEverythingBut(syncObjects.attempts(group.id, job.rpId), inUse);
   await primary.deleteEverythingBut(syncObjects.scans(group.id, job.id), inUse);
   for (const pair of await loadPairs(deps, group.id)) {
-    if (rp.volumes.some((v) => v.pairId === pair.id)) await primary.deleteEverything(pair.baseManifestKey);
+    if (rp?.volumes.some((v) => v.pairId === pair.id)) await primary.deleteEverything(pair.baseManifestKey);
   }
 }
