@@ -42,6 +42,8 @@ export interface MirrorConfig {
    * entries written), so that every step fits a Lambda invocation. Absent: the default.
    */
   stepBudgetChunks?: number;
+  /** How long a pair add or removal may hold the group's member lock (default 60). */
+  memberLockSeconds?: number;
 }
 
 /** One manifest part's worth (about 2.5 MB of manifest text): a step stays well inside a Lambda. */

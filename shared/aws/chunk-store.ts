@@ -307,6 +307,20 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * Removes every version under a prefix except the latest version of each key `keep` accepts:
+   * what rewrites, superseded attempts and delete markers left beside the objects still in use.
+   */
+  async deleteEverythingBut(prefix: string, keep: (key: string) => boolean): Promise<void> {
+    for await (const page of this.versionPages(prefix)) {
+      const doomed = [
+        ...(page.Versions ?? []).filter((v) => !(v.IsLatest && keep(v.Key ?? ''))),
+        ...(page.DeleteMarkers ?? []),
+      ].map((v) => ({ key: v.Key ?? '', versionId: v.VersionId }));
+      await this.deleteVersions(doomed);
+    }
+  }
+
   async deleteVersions(objects: { key: string; versionId?: string }[]): Promise<void> {
     if (objects.length === 0) return;
     for (let i = 0; i < objects.length; i += 1000) {

@@ -34,3 +34,13 @@ export const barrierRange = (from: number, to: number): [string, string] => [
   `BARRIER#${pad(from)}`,
   `BARRIER#${pad(to)}`,
 ];
+
+/** Object key prefixes of one sync in the buckets, so its clean-up finds everything it wrote. */
+export const syncObjects = {
+  /** Sorted runs of the collect phase (primary site). */
+  runs: (groupId: string, syncId: string) => `runs/${groupId}/${syncId}/`,
+  /** Scan manifests of a quiesced cut (primary site). */
+  scans: (groupId: string, syncId: string) => `manifests/${groupId}/scan-${syncId}/`,
+  /** Manifests of every commit attempt of one RP number (both sites). */
+  attempts: (groupId: string, rpId: string) => `manifests/${groupId}/${rpId}/`,
+};

@@ -2,6 +2,7 @@ import type { Key } from '../aws/control-table';
 import { isTransient, isUnreachable } from '../aws/errors';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
+import { chunkKey } from '../domain/chunks';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
 import type { CopyTaskItem } from './sync-progress';
@@ -44,12 +45,18 @@ export const TASK_TRANSIENT_LIMIT = 5;
 /** Records a slice in one write; if a duplicate delivery got to some of it first, the rest one by one. */
 async function recordSlice(
   deps: Deps,
+  task: CopyTaskItem,
   key: Key,
-  chunkSize: number,
   copied: [number, string][],
 ): Promise<void> {
-  if (await record(deps, key, chunkSize, copied)) return;
-  for (const chunk of copied) await record(deps, key, chunkSize, [chunk]);
+  if (await record(deps, key, task.chunkSizeBytes, copied)) return;
+  const unrecorded = [];
+  for (const chunk of copied)
+    if (!(await record(deps, key, task.chunkSizeBytes, [chunk]))) unrecorded.push(chunk);
+  // A copy nobody records (a duplicate delivery's, or one made for a sync that ended) is garbage.
+  await deps.stores[task.targetSite].deleteVersions(
+    unrecorded.map(([index, versionId]) => ({ key: chunkKey(task.targetVolumeId, index), versionId })),
+  );
 }
 
 /** Records copied chunks on the task item, unless any of them is recorded already. */
@@ -61,11 +68,12 @@ async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, 
       set: Object.fromEntries(copied.map(([index, version]) => [`done.c${index}`, version])),
       add: { doneCount: copied.length, doneBytes: copied.length * chunkSize },
     },
-    // attribute_exists: a task removed meanwhile (its sync failed or was aborted) is not recreated.
+    // A task removed or cancelled meanwhile (its sync failed or was aborted) records nothing more.
     {
-      expr: ['attribute_exists(pk)', ...copied.map((_, j) => `attribute_not_exists(done.#c${j})`)].join(
-        ' AND ',
-      ),
+      expr: [
+        'attribute_exists(pk) AND attribute_not_exists(cancelled)',
+        ...copied.map((_, j) => `attribute_not_exists(done.#c${j})`),
+      ].join(' AND '),
       names,
     },
   );
@@ -88,7 +96,7 @@ export async function runCopyTask(
 ): Promise<number> {
   const key = keys.copyTask(message.syncId, message.taskNo);
   const task = await deps.table.get<CopyTaskItem>(key);
-  if (!task) return 0;
+  if (!task || task.cancelled) return 0;
   const source = deps.stores[task.sourceSite];
   const target = deps.stores[task.targetSite];
   const todo = task.chunks.filter(([index]) => !task.done?.[`c${index}`]);
@@ -109,7 +117,7 @@ export async function runCopyTask(
       );
       await recording;
       const copiedSlice = slice.map(([index], j): [number, string] => [index, versions[j]]);
-      recording = recordSlice(deps, key, task.chunkSizeBytes, copiedSlice);
+      recording = recordSlice(deps, task, key, copiedSlice);
       copied += slice.length;
     }
     await recording;

@@ -5,6 +5,7 @@ import type { Group } from '../domain/model';
 import { raiseAndClearAlerts } from './alerts';
 import { checkBacklogOverflow } from './backlog';
 import { backlogBytes, loadPairs } from './groups';
+import { settleMemberChange } from './pairs';
 import { autoResume, needsScanResync } from './resync';
 import { driveRoleChange, preserveOldPrimaryWrites } from './roles';
 import { inRecoveryPoint, lastRecoveryPoint, startSync } from './sync/index';
@@ -64,6 +65,8 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
   }
   if (group.activeSync) return;
   if (await autoResume(deps, group, now)) group.status = 'optimal';
+  // A pair add or removal whose process died leaves its volumes claimed until this settles it.
+  await settleMemberChange(deps, group);
   if (!syncDue(group, now)) return;
   // Continuous mode syncs again as soon as the last RP committed, but only when there is
   // something new: a write, or a pair still waiting for its initial sync.

@@ -13,6 +13,8 @@ export interface CopyTaskItem extends CopyTask {
   failed?: string;
   /** Throttling and server errors seen since the last resume; past a limit they count as a fault. */
   transientErrors?: number;
+  /** Set when its sync ended without committing: no copy is recorded on it any more. */
+  cancelled?: boolean;
 }
 
 export const taskPartition = (syncId: string) => keys.copyTask(syncId, 0).pk;

@@ -1,3 +1,5 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Harness } from './harness';
 
 export interface ControlCall {
@@ -33,3 +35,14 @@ export function hookControl(
 /** The commit's conditional group write: the UpdateItem that sets lastRp. */
 export const isCommitWrite = (c: ControlCall) =>
   c.commandName === 'UpdateItemCommand' && JSON.stringify(c.input).includes('"lastRp"');
+
+/**
+ * The values an UpdateItem writes to one sync's job item (unmarshalled), or undefined when
+ * the call is anything else: lets a test pick a step by the checkpoint it writes.
+ */
+export function jobWriteValues(c: ControlCall, syncId: string): Record<string, unknown> | undefined {
+  if (c.commandName !== 'UpdateItemCommand') return undefined;
+  const key = unmarshall(c.input.Key as Record<string, AttributeValue>);
+  if (key.sk !== `SYNC#${syncId}`) return undefined;
+  return unmarshall((c.input.ExpressionAttributeValues ?? {}) as Record<string, AttributeValue>);
+}

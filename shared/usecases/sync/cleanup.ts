@@ -5,6 +5,7 @@ import type { Group, SyncJob } from '../../domain/model';
 import { expireRecoveryPoints } from '../recovery-points';
 import { clearScanResync } from '../resync';
 import { taskPartition } from '../sync-progress';
+import { tidyCommitted } from './garbage';
 import { closeOpenSync, type StepResult } from './job';
 
 /**
@@ -38,6 +39,9 @@ async function finish(deps: Deps, groupId: string, job: SyncJob): Promise<void> 
   await cleanUp(deps, groupId, job);
   await clearScanResync(deps, groupId, job);
   await expireRecoveryPoints(deps, groupId);
+  // Last: objects only, so a site lost here holds back no table clean-up or expiry.
+  const current = await deps.table.get<Group>(keys.group(groupId));
+  if (current) await tidyCommitted(deps, current, job);
   await deps.table.update(
     keys.sync(groupId, job.id),
     { set: { finishedAt: isoNow(deps) } },

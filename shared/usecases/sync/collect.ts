@@ -1,5 +1,5 @@
 import type { ChunkStore } from '../../aws/chunk-store';
-import { changeRange, groupPartition, keys } from '../../aws/keys';
+import { changeRange, groupPartition, keys, syncObjects } from '../../aws/keys';
 import { stepBudgetChunks } from '../../config';
 import type { Deps } from '../../deps';
 import { type Cursor, StreamCursor } from '../../domain/cursor';
@@ -35,6 +35,7 @@ import {
   type StepResult,
   type StoredChangeBatch,
   setJob,
+  updateJob,
 } from './job';
 
 type Completeness = 'complete' | 'waiting' | 'lost';
@@ -46,9 +47,8 @@ const completeness = (r: boolean | Completeness): Completeness =>
 /** At most this many entries (about 60 bytes each) are kept on the job item instead of in S3. */
 const INLINE_RUN_ENTRIES = 1000;
 
-const runPrefix = (groupId: string, syncId: string) => `runs/${groupId}/${syncId}/`;
 const runKey = (groupId: string, syncId: string, n: number) =>
-  `${runPrefix(groupId, syncId)}run-${String(n).padStart(6, '0')}.txt`;
+  `${syncObjects.runs(groupId, syncId)}run-${String(n).padStart(6, '0')}.txt`;
 
 /**
  * The delta phase, a bounded amount per call: first the change batches of (last RP, cut] are
@@ -69,8 +69,9 @@ async function begin(deps: Deps, group: Group, job: SyncJob): Promise<StepResult
     if (status === 'waiting') return 'waiting';
     if (status === 'lost') {
       // Records of the range are gone for good: a quiesced cut with a scan finds the delta instead.
-      await deps.table.update(
-        keys.sync(group.id, job.id),
+      await updateJob(
+        deps,
+        job,
         { set: { state: 'cutting', scan: true }, remove: ['cutEpoch', 'cutAt', 'collect', 'pairIds'] },
         { expr: '#st = :from', names: { '#st': 'state' }, values: { ':from': 'collecting' } },
       );
@@ -227,8 +228,8 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
     chunksTotal,
     bytesTotal,
   });
-  // The runs were only the input of planning; a crash before this line leaves them behind.
-  if (inlineRun === undefined) await source.deleteEverything(runPrefix(group.id, job.id));
+  // The runs were only the input of planning; a crash before this line leaves them to the sync's clean-up.
+  if (inlineRun === undefined) await source.deleteEverything(syncObjects.runs(group.id, job.id));
   return 'progress';
 }
 

@@ -1,10 +1,9 @@
-import { keys } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { copyLanes } from '../../domain/group-rules';
 import type { Group, SyncJob } from '../../domain/model';
 import { suspendForMemberFailure } from '../resync';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
-import { pause, type StepResult, setJob } from './job';
+import { pause, type StepResult, setJob, updateJob } from './job';
 
 const BASE_LANES = 2;
 
@@ -34,7 +33,7 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
   await deps.copyQueues[group.secondarySite].sendAll(
     next.map((t) => JSON.stringify({ syncId: job.id, groupId: group.id, taskNo: t.taskNo })),
   );
-  await deps.table.update(keys.sync(group.id, job.id), { set: { tasksEnqueued: upTo } });
+  await updateJob(deps, job, { set: { tasksEnqueued: upTo } });
   return 'progress';
 }
 

@@ -9,7 +9,17 @@ import { collect } from './collect';
 import { commit } from './commit';
 import { copy } from './copy';
 import { cut } from './cut';
-import { closeOpenSync, failSync, pause, resume, type StepResult } from './job';
+import {
+  closeOpenSync,
+  type DrivenJob,
+  driverLeaseLost,
+  failSync,
+  isDriverLeaseLost,
+  pause,
+  resume,
+  type StepResult,
+  updateJob,
+} from './job';
 
 /**
  * Consecutive steps that may throw the same error before the sync fails with it: enough to
@@ -23,10 +33,18 @@ export const MAX_STEP_FAILURES = 5;
  * to repeat, so a sync killed at any line resumes where it stopped when any process calls
  * this again.
  */
-export async function advanceSync(deps: Deps, groupId: string, syncId: string): Promise<StepResult> {
-  const job = await deps.table.get<SyncJob>(keys.sync(groupId, syncId));
+export async function advanceSync(
+  deps: Deps,
+  groupId: string,
+  syncId: string,
+  driver?: string,
+): Promise<StepResult> {
+  const job = await deps.table.get<DrivenJob>(keys.sync(groupId, syncId));
   const group = await deps.table.get<Group>(keys.group(groupId));
   if (!group || !job) return 'done';
+  // Taken over between the lease renewal and this read: nothing read here is this driver's.
+  if (driver !== undefined && job.driver?.holder !== driver && !['committed', 'failed'].includes(job.state))
+    throw driverLeaseLost(syncId);
   if (job.state === 'committed' && !job.finishedAt) return retryFinish(deps, group, job);
   // A failed job is failed again: that finishes a failSync killed midway, then closes the job.
   if (job.state === 'failed') return failSync(deps, job, job.error ?? 'failed');
@@ -34,7 +52,9 @@ export async function advanceSync(deps: Deps, groupId: string, syncId: string): 
     await closeOpenSync(deps, group, job.id);
     return 'done';
   }
-  if (group.activeSync?.id !== job.id && group.lastRp?.number !== job.rpNumber) {
+  // A listed RP is this sync's commit, landed before its job said so: the commit step finishes it.
+  const published = group.lastRp?.number === job.rpNumber || group.recoveryPoints?.includes(job.rpNumber);
+  if (group.activeSync?.id !== job.id && !published) {
     return failSync(deps, job, 'the group no longer runs this sync');
   }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');
@@ -43,11 +63,12 @@ export async function advanceSync(deps: Deps, groupId: string, syncId: string): 
   if (job.pause && group.status === 'paused' && group.resyncPolicy === 'manual') return 'waiting';
   try {
     const result = await step(deps, group, job);
-    if (job.failures || job.transientFailures) {
-      await deps.table.update(keys.sync(groupId, syncId), { remove: ['failures', 'transientFailures'] });
-    }
+    if (job.failures || job.transientFailures)
+      await updateJob(deps, job, { remove: ['failures', 'transientFailures'] });
     return result;
   } catch (e) {
+    // A stale driver stops quietly: its failure is not the sync's.
+    if (isDriverLeaseLost(e)) throw e;
     if (isUnreachable(e)) return pause(deps, group, job, (e as Error).message);
     if (isTransient(e)) return retryTransient(deps, group, job, e as Error);
     return countFailure(deps, job, e as Error);
@@ -71,9 +92,10 @@ function step(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
 }
 
 /** A step that keeps throwing (not a link fault) fails the sync instead of being retried forever. */
-async function countFailure(deps: Deps, job: SyncJob, e: Error): Promise<StepResult> {
-  const counted = await deps.table.update<SyncJob>(
-    keys.sync(job.groupId, job.id),
+async function countFailure(deps: Deps, job: DrivenJob, e: Error): Promise<StepResult> {
+  const counted = await updateJob(
+    deps,
+    job,
     { add: { failures: 1 } },
     { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
   );
@@ -129,7 +151,13 @@ export async function driveSync(
         if (!(await holdDriverLease(deps, groupId, syncId, holder))) return 'waiting';
         renewedAt = Date.now();
       }
-      result = await advanceSync(deps, groupId, syncId);
+      try {
+        result = await advanceSync(deps, groupId, syncId, holder);
+      } catch (e) {
+        // Another driver took the sync over while this one stalled: it goes on, this one stops.
+        if (isDriverLeaseLost(e)) return 'waiting';
+        throw e;
+      }
       if (result === 'done') return result;
       if (result === 'waiting') await new Promise((r) => setTimeout(r, pollMs));
     }

@@ -1,8 +1,11 @@
+import type { Condition, Update } from '../../aws/control-table';
 import { keys, pad } from '../../aws/keys';
 import type { Deps } from '../../deps';
+import { conflict, DomainError } from '../../domain/errors';
 import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
+import { discardUncommitted } from './garbage';
 
 /** Chunks per copy task: small enough that a retried task redoes little, large enough to batch. */
 export const CHUNKS_PER_TASK = 64;
@@ -31,14 +34,65 @@ export async function lastRecoveryPoint(deps: Deps, group: Group): Promise<Recov
 export const inRecoveryPoint = (rp: RecoveryPoint | undefined, pair: Pair) =>
   rp?.volumes.some((v) => v.pairId === pair.id) ?? false;
 
+/** The right to drive a sync (see driver.ts): held by one driver at a time, for a lease. */
+export interface DriverLease {
+  holder: string;
+  expiresAt: number;
+}
+
+/** A job as a driver reads it: `driver` is the lease it was read under. */
+export type DrivenJob = SyncJob & { driver?: DriverLease };
+
+const DRIVER_LEASE_LOST = 'driver-lease-lost';
+
+/** Another driver took the sync over: the step's reads are stale and it must stop. */
+export const driverLeaseLost = (syncId: string) =>
+  conflict(`another driver took sync ${syncId} over`, DRIVER_LEASE_LOST);
+
+export const isDriverLeaseLost = (e: unknown) => e instanceof DomainError && e.code === DRIVER_LEASE_LOST;
+
+/**
+ * Every job write of a step: conditional on the driver the job was read under still holding
+ * it (a takeover changes the holder, a release removes it), so a driver that stalled past its
+ * lease never writes a stale checkpoint over its successor's. A refusal caused by the fence
+ * throws driverLeaseLost; one caused by `condition` alone returns null, as before.
+ */
+export async function updateJob(
+  deps: Deps,
+  job: DrivenJob,
+  update: Update,
+  condition?: Condition,
+): Promise<SyncJob | null> {
+  const me = job.driver?.holder;
+  const expr = [condition?.expr, me !== undefined && 'driver.holder = :me'].filter(Boolean).join(' AND ');
+  const key = keys.sync(job.groupId, job.id);
+  const done = await deps.table.update<SyncJob>(
+    key,
+    update,
+    expr
+      ? {
+          expr,
+          names: condition?.names,
+          values: { ...condition?.values, ...(me !== undefined && { ':me': me }) },
+        }
+      : undefined,
+  );
+  if (done === null && me !== undefined) {
+    const now = await deps.table.get<DrivenJob>(key);
+    if (now?.driver?.holder !== me) throw driverLeaseLost(job.id);
+  }
+  return done;
+}
+
 export async function setJob(
   deps: Deps,
   job: SyncJob,
   set: Partial<SyncJob>,
   from = job.state,
 ): Promise<boolean> {
-  const ok = await deps.table.update(
-    keys.sync(job.groupId, job.id),
+  const ok = await updateJob(
+    deps,
+    job,
     { set },
     {
       expr: '#st = :from',
@@ -49,10 +103,21 @@ export async function setJob(
   return ok !== null;
 }
 
+/** A failed job; `unpublished` when failSync took the group from it while it still ran it. */
+type FailedJob = SyncJob & { unpublished?: boolean };
+
+/** The sync failSync last took a group from, and why. */
+interface Abandoned {
+  id: string;
+  why: string;
+  event: string;
+}
+
 /**
  * Ends a sync that cannot commit. The group is released first: from then on the commit's
  * conditional write (activeSync.id = this sync) is refused, so a failed job never has an RP.
- * The change records stay (the next sync copies them); the copy tasks go.
+ * The change records stay (the next sync copies them); the copy tasks go, and so do the
+ * objects the sync wrote (its copies, runs and manifests).
  */
 export async function failSync(
   deps: Deps,
@@ -60,27 +125,41 @@ export async function failSync(
   why: string,
   event = 'sync-failed',
 ): Promise<StepResult> {
+  // The release names the sync it took the group from and why, so whoever finishes failing the
+  // job (this call, or a driver that sees the group released) records that reason, and knows
+  // its RP was never published (publishing removes activeSync too, but sets no abandonedSync).
   await deps.table.update(
     keys.group(job.groupId),
-    { remove: ['activeSync', 'cutRequest', 'cutRequestScan'] },
+    {
+      remove: ['activeSync', 'cutRequest', 'cutRequestScan'],
+      set: { abandonedSync: { id: job.id, why, event } },
+    },
     { expr: 'activeSync.id = :s', values: { ':s': job.id } },
   );
-  const group = await deps.table.get<Group>(keys.group(job.groupId));
+  const group = await deps.table.get<Group & { abandonedSync?: Abandoned }>(keys.group(job.groupId));
   if (group?.lastRp?.number === job.rpNumber) return 'progress';
-  const failed = await deps.table.update(
+  // Only then is what the sync wrote nobody's; otherwise (published, or the marker already
+  // overwritten by a later failure) nothing is deleted.
+  const abandoned = group?.abandonedSync?.id === job.id ? group.abandonedSync : undefined;
+  if (abandoned) {
+    why = abandoned.why;
+    event = abandoned.event;
+  }
+  const set: Partial<FailedJob> = { state: 'failed', error: why, ...(abandoned && { unpublished: true }) };
+  const failed = await deps.table.update<FailedJob>(
     keys.sync(job.groupId, job.id),
-    { set: { state: 'failed', error: why }, remove: ['pause', 'driver'] },
+    { set, remove: ['pause', 'driver'] },
     {
       expr: 'NOT #st IN (:c, :f)',
       names: { '#st': 'state' },
       values: { ':c': 'committed', ':f': 'failed' },
     },
   );
-  if (!failed) {
-    // Failed already: finish what a process killed midway through this left undone.
-    const now = await deps.table.get<SyncJob>(keys.sync(job.groupId, job.id));
-    if (now?.state !== 'failed') return 'done';
-  }
+  // Failed already: finish what a process killed midway through this left undone.
+  const ended = failed ?? (await deps.table.get<FailedJob>(keys.sync(job.groupId, job.id)));
+  if (ended?.state !== 'failed') return 'done';
+  // Before the tasks go: they record the chunk versions the sync's copies made.
+  if (group && ended.unpublished) await discardUncommitted(deps, group, job);
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
   if (failed) await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
@@ -109,8 +188,9 @@ async function unpauseGroup(deps: Deps, groupId: string): Promise<void> {
 export async function pause(deps: Deps, group: Group, job: SyncJob, why: string): Promise<StepResult> {
   const retries = (job.pause?.retries ?? 0) + 1;
   const delay = Math.min(MAX_RETRY_DELAY_MS, 500 * 2 ** Math.min(retries, 10));
-  const paused = await deps.table.update(
-    keys.sync(group.id, job.id),
+  const paused = await updateJob(
+    deps,
+    job,
     { set: { pause: { reason: why, retries, retryAt: deps.now() + delay } } },
     {
       expr: '#st = :st AND #st IN (:cut, :col, :cop, :com)',
@@ -156,8 +236,9 @@ export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<St
       await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error', 'transientErrors'] });
     }
   }
-  const resumed = await deps.table.update(
-    keys.sync(group.id, job.id),
+  const resumed = await updateJob(
+    deps,
+    job,
     { remove: ['pause'], ...(job.state === 'copying' && { set: { tasksEnqueued: 0 } }) },
     { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
   );

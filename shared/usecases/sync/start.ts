@@ -5,6 +5,7 @@ import { checkId, newId } from '../../domain/ids';
 import type { Group, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
 import { loadGroup, loadPairs } from '../groups';
+import { settleMemberChange } from '../pairs';
 import { syncProgress } from '../sync-progress';
 import { failSync, inRecoveryPoint, lastRecoveryPoint, rpIdOf } from './job';
 
@@ -33,7 +34,10 @@ export async function startSync(
   groupId: unknown,
   roleChangeId?: string,
 ): Promise<{ syncId: string; recoveryPointId: string }> {
-  const group = await loadGroup(deps, groupId);
+  const read = await loadGroup(deps, groupId);
+  // A member change whose process died is settled first: the sync must not plan a half-added pair.
+  await settleMemberChange(deps, read);
+  const group = read.memberLock ? await loadGroup(deps, read.id) : read;
   const status = roleChangeId ? 'role-change-pending' : 'optimal';
   if (roleChangeId && group.roleChange?.id !== roleChangeId)
     throw conflict(`group ${group.id} is not in role change ${roleChangeId}`, 'wrong-state');
@@ -78,7 +82,7 @@ export async function startSync(
       },
     },
     {
-      expr: 'attribute_not_exists(activeSync) AND attribute_not_exists(preserveWrites) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR memberLock.expiresAt < :now)',
+      expr: 'attribute_not_exists(activeSync) AND attribute_not_exists(preserveWrites) AND #s = :ok AND roleEpoch = :re AND rpCounter = :n AND (attribute_not_exists(memberLock) OR (memberLock.expiresAt < :now AND attribute_not_exists(memberLock.adding) AND attribute_not_exists(memberLock.removing)))',
       names: { '#s': 'status' },
       values: { ':ok': status, ':re': group.roleEpoch, ':n': group.rpCounter, ':now': now },
     },

@@ -1,0 +1,245 @@
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../shared/aws/keys';
+import { chunkKey } from '../../shared/domain/chunks';
+import type { Group, RecoveryPoint, SyncJob } from '../../shared/domain/model';
+import { abortSync, getSync, startSync } from '../../shared/usecases/sync/index';
+import { type ControlCall, hookControl, jobWriteValues } from '../support/control-hooks';
+import {
+  type Harness,
+  type MirroredGroup,
+  mirroredGroup,
+  openGateway,
+  randomBytesOf,
+  startHarness,
+  startRuntime,
+  syncAndWait,
+  waitFor,
+} from '../support/harness';
+import { readAll } from '../support/workload';
+
+const CHUNK = 64 * 1024;
+
+/** Every object version (and delete marker) in a site's bucket, as `key@versionId`. */
+async function versionsAt(h: Harness, site: string): Promise<string[]> {
+  const out: string[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const res = await h.clients.sites[site].s3.send(
+      new ListObjectVersionsCommand({
+        Bucket: h.deps.stores[site].bucket,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionMarker,
+      }),
+    );
+    for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])])
+      out.push(`${v.Key}@${v.VersionId}`);
+    if (!res.IsTruncated) break;
+    keyMarker = res.NextKeyMarker;
+    versionMarker = res.NextVersionIdMarker;
+  }
+  return out.sort();
+}
+
+/** The latest versions of a manifest's objects (its key, or its index and parts). */
+async function manifestObjects(h: Harness, site: string, key: string): Promise<string[]> {
+  const res = await h.clients.sites[site].s3.send(
+    new ListObjectVersionsCommand({ Bucket: h.deps.stores[site].bucket, Prefix: key }),
+  );
+  return (res.Versions ?? [])
+    .filter((v) => v.IsLatest && (v.Key === key || v.Key?.startsWith(`${key}.part-`)))
+    .map((v) => `${v.Key}@${v.VersionId}`);
+}
+
+/**
+ * What may stay: the live primary volume (the latest version of each chunk), and for every
+ * retained RP the chunk versions its manifests name and the manifests themselves.
+ */
+async function expectedVersions(h: Harness, g: MirroredGroup): Promise<Record<string, string[]>> {
+  const group = await h.deps.table.get<Group>(keys.group(g.groupId));
+  const want: Record<string, Set<string>> = { east: new Set(), west: new Set() };
+  for (const volumeId of g.primaries) {
+    for await (const [index, versionId] of h.deps.stores.east.listChunks(volumeId))
+      want.east.add(`${chunkKey(volumeId, index)}@${versionId}`);
+  }
+  for (const n of group?.recoveryPoints ?? []) {
+    const rp = await h.deps.table.get<RecoveryPoint>(keys.recoveryPoint(g.groupId, n));
+    for (const v of rp?.volumes ?? []) {
+      for (const [site, volumeId, key] of [
+        ['east', v.primaryVolumeId, v.primaryManifestKey],
+        ['west', v.secondaryVolumeId, v.secondaryManifestKey],
+      ] as const) {
+        for await (const [index, versionId] of h.deps.stores[site].readManifest(key))
+          want[site].add(`${chunkKey(volumeId, index)}@${versionId}`);
+        for (const o of await manifestObjects(h, site, key)) want[site].add(o);
+      }
+    }
+  }
+  return { east: [...want.east].sort(), west: [...want.west].sort() };
+}
+
+describe('a sync leaves no objects behind', () => {
+  let h: Harness;
+  let g: MirroredGroup;
+  /** Control-table faults armed by one scenario at a time. */
+  let fault: { before?: (c: ControlCall) => void; after?: (c: ControlCall) => void } = {};
+  let next = 0;
+  async function writeChunks(count: number, seed: number) {
+    const gw = await openGateway(h, g.primaries[0]);
+    for (let i = 0; i < count; i++)
+      await gw.write(g.primaries[0], (next + i) * CHUNK, randomBytesOf(CHUNK, seed + i));
+    next += count;
+    await gw.close();
+  }
+
+  async function expectOnlyLiveAndRetained(after: string) {
+    let last: { actual: Record<string, string[]>; expected: Record<string, string[]> } | undefined;
+    try {
+      // Copies still in flight when a sync ended delete their own versions: wait for them.
+      await waitFor(
+        `only live and retained versions after ${after}`,
+        async () => {
+          const expected = await expectedVersions(h, g);
+          const actual = { east: await versionsAt(h, 'east'), west: await versionsAt(h, 'west') };
+          last = { actual, expected };
+          return JSON.stringify(actual) === JSON.stringify(expected);
+        },
+        20_000,
+      );
+    } catch {
+      const extra = (site: 'east' | 'west') =>
+        last?.actual[site].filter((v) => !last?.expected[site].includes(v));
+      const missing = (site: 'east' | 'west') =>
+        last?.expected[site].filter((v) => !last?.actual[site].includes(v));
+      expect({ east: extra('east'), west: extra('west') }, `left over after ${after}`).toEqual({
+        east: [],
+        west: [],
+      });
+      expect({ east: missing('east'), west: missing('west') }, `missing after ${after}`).toEqual({
+        east: [],
+        west: [],
+      });
+    }
+  }
+
+  beforeAll(async () => {
+    h = await startHarness({ retention: 10 });
+    startRuntime(h);
+    hookControl(h, 'garbageFaults', {
+      before: async (c) => fault.before?.(c),
+      after: async (c) => fault.after?.(c),
+    });
+    g = await mirroredGroup(h, [{ sizeBytes: 64 * CHUNK, chunkSizeBytes: CHUNK }]);
+    await writeChunks(4, 1);
+    await syncAndWait(h, g.groupId);
+    // Small steps: the delta is folded into runs in S3 and copied as many small tasks.
+    h.deps.config.stepBudgetChunks = 4;
+  }, 120_000);
+  afterAll(async () => h?.stop());
+
+  it('an aborted sync that had copied some chunks', async () => {
+    await writeChunks(24, 100);
+    const { syncId } = await startSync(h.deps, g.groupId);
+    h.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'some chunks copied',
+      async () => (await getSync(h.deps, g.groupId, syncId)).chunksCopied > 0,
+    );
+    await abortSync(h.deps, g.groupId, syncId);
+    await expectOnlyLiveAndRetained('an abort');
+  }, 60_000);
+
+  it('a failed sync', async () => {
+    await writeChunks(4, 200);
+    // Every commit attempt is refused at the RP item: the sync fails after five, each with its manifests.
+    fault = {
+      before: (c) => {
+        if (c.commandName === 'PutItemCommand' && JSON.stringify(c.input.Item).includes('"RP#'))
+          throw new Error('injected: the RP item cannot be written');
+      },
+    };
+    const { syncId } = await startSync(h.deps, g.groupId);
+    h.runtime?.drive(g.groupId, syncId);
+    const s = await waitFor(
+      'the sync to fail',
+      async () => {
+        const v = await getSync(h.deps, g.groupId, syncId);
+        return v.state === 'failed' ? v : undefined;
+      },
+      60_000,
+    );
+    fault = {};
+    expect(s.error).toContain('injected');
+    await expectOnlyLiveAndRetained('a failed sync');
+  }, 90_000);
+
+  it('a commit whose first attempt was superseded', async () => {
+    await writeChunks(6, 300);
+    const { syncId } = await startSync(h.deps, g.groupId);
+    let killed: string | undefined;
+    fault = {
+      before: (c) => {
+        const commit = Object.values(jobWriteValues(c, syncId) ?? {}).find(
+          (v): v is { attempt: string } => typeof v === 'object' && v !== null && 'attempt' in v,
+        );
+        if (killed === undefined && commit) {
+          killed = commit.attempt;
+          // The first commit step wrote a manifest part, then dies before its checkpoint:
+          // the next step starts a new attempt, and the first one's objects are left.
+          throw new Error('injected: the first commit attempt dies');
+        }
+      },
+    };
+    h.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the sync to commit',
+      async () => (await getSync(h.deps, g.groupId, syncId)).state === 'committed',
+      60_000,
+    ).catch(async (e) => {
+      throw new Error(
+        `${e.message}: ${JSON.stringify(await h.deps.table.get(keys.sync(g.groupId, syncId)))} ${JSON.stringify(h.runtime?.errors.slice(-5))}`,
+      );
+    });
+    fault = {};
+    const job = await h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+    const rp = await h.deps.table.get<RecoveryPoint>(keys.recoveryPoint(g.groupId, job?.rpNumber ?? 0));
+    expect(killed).toBeDefined();
+    expect(rp?.volumes[0].secondaryManifestKey).not.toContain(`/${killed}/`);
+    await waitFor('the clean-up', async () => {
+      const group = await h.deps.table.get<Group>(keys.group(g.groupId));
+      return (group?.openSyncs ?? []).length === 0;
+    });
+    await expectOnlyLiveAndRetained('a superseded commit attempt');
+  }, 90_000);
+
+  it('a crashed collect', async () => {
+    await writeChunks(12, 400);
+    const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
+    let crashed = 0;
+    fault = {
+      after: (c) => {
+        const values = jobWriteValues(c, syncId);
+        if (crashed === 0 && values && Object.values(values).includes('copying')) {
+          crashed++;
+          // The planning step's last write landed; its process dies before deleting the runs.
+          throw new Error('injected: collect crashed after its last checkpoint');
+        }
+      },
+    };
+    h.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the sync to commit',
+      async () => (await getSync(h.deps, g.groupId, syncId)).state === 'committed',
+    );
+    fault = {};
+    expect(crashed).toBe(1);
+    await waitFor('the clean-up', async () => {
+      const group = await h.deps.table.get<Group>(keys.group(g.groupId));
+      return (group?.openSyncs ?? []).length === 0;
+    });
+    await expectOnlyLiveAndRetained('a crashed collect');
+    const image = await readAll(h, g.primaries[0]);
+    expect((await readAll(h, g.secondaries[0], recoveryPointId)).equals(image)).toBe(true);
+  }, 90_000);
+});
