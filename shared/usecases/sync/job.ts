@@ -1,6 +1,6 @@
 import type { Condition, Update } from '../../aws/control-table';
 import { keys, pad } from '../../aws/keys';
-import type { Deps } from '../../deps';
+import { type Deps, isoNow } from '../../deps';
 import { conflict, DomainError } from '../../domain/errors';
 import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { recordEvent } from '../events';
@@ -104,7 +104,7 @@ export async function setJob(
 }
 
 /** A failed job; `unpublished` when failSync took the group from it while it still ran it. */
-type FailedJob = SyncJob & { unpublished?: boolean };
+type FailedJob = SyncJob & { unpublished?: boolean; failedAt?: string };
 
 /** The sync failSync last took a group from, and why. */
 interface Abandoned {
@@ -145,7 +145,12 @@ export async function failSync(
     why = abandoned.why;
     event = abandoned.event;
   }
-  const set: Partial<FailedJob> = { state: 'failed', error: why, ...(abandoned && { unpublished: true }) };
+  const set: Partial<FailedJob> = {
+    state: 'failed',
+    error: why,
+    failedAt: isoNow(deps),
+    ...(abandoned && { unpublished: true }),
+  };
   const failed = await deps.table.update<FailedJob>(
     keys.sync(job.groupId, job.id),
     { set, remove: ['pause', 'driver'] },
@@ -158,11 +163,16 @@ export async function failSync(
   // Failed already: finish what a process killed midway through this left undone.
   const ended = failed ?? (await deps.table.get<FailedJob>(keys.sync(job.groupId, job.id)));
   if (ended?.state !== 'failed') return 'done';
+  // Recorded by every call that finds the job failed, under one key: a call killed before or
+  // during the clean-up below leaves the event to the retry, which writes the same item.
+  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${ended.error ?? why}`, {
+    at: ended.failedAt ?? isoNow(deps),
+    id: job.id,
+  });
   // Before the tasks go: they record the chunk versions the sync's copies made.
   if (group && ended.unpublished) await discardUncommitted(deps, group, job);
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
-  if (failed) await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${why}`);
   if (group) await closeOpenSync(deps, group, job.id);
   return 'done';
 }
