@@ -170,4 +170,29 @@ describe('alerts deployed: SNS notifications and per-group CloudWatch alarms on 
     // Only warnings and errors are published: no info event reached the queue.
     for (const d of delivered) expect(JSON.parse(d.Body ?? '{}').severity).not.toBe('info');
   }, 120_000);
+
+  it('the embedded stack (volmirror up) creates the site topics and turns the adapters on', async () => {
+    h = await startHarness({ alerts: true });
+    const { alerts, sites } = h.stack.config;
+    expect(alerts).toEqual({
+      region: sites[0].region,
+      endpoint: sites[0].endpoint,
+      topicArn: expect.stringMatching(
+        new RegExp(`^arn:aws:sns:${sites[0].region}:\\d+:.+-east-needs-attention$`),
+      ),
+      deployment: expect.any(String),
+    });
+    const g = await createGroup(h.deps, {
+      name: 'up',
+      primarySite: 'east',
+      secondarySite: 'west',
+      thresholds: { recoveryPointAgeAlertSeconds: 120 },
+    });
+    const out = await h.clients.alerts?.cloudwatch.send(
+      new DescribeAlarmsCommand({ AlarmNamePrefix: `volmirror-${alerts?.deployment}-${g.id}-` }),
+    );
+    expect(out?.MetricAlarms?.map((a) => [a.MetricName, a.Threshold, a.AlarmActions])).toEqual([
+      [CUSTOM_METRICS.recoveryPointAge, 120, [alerts?.topicArn]],
+    ]);
+  }, 60_000);
 });
