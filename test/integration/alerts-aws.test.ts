@@ -194,5 +194,5 @@ describe('alerts deployed: SNS notifications and per-group CloudWatch alarms on 
     expect(out?.MetricAlarms?.map((a) => [a.MetricName, a.Threshold, a.AlarmActions])).toEqual([
       [CUSTOM_METRICS.recoveryPointAge, 120, [alerts?.topicArn]],
     ]);
-  }, 60_000);
+  }, 120_000);
 });
