@@ -37,6 +37,8 @@ export interface SiteAlarmsProps {
  */
 export class SiteAlarms extends Construct {
   readonly topic: Topic;
+  /** Encrypts the topic: whoever publishes to it needs GenerateDataKey and Decrypt on it. */
+  readonly key: Key;
   private readonly props: SiteAlarmsProps;
 
   constructor(scope: Construct, id: string, props: SiteAlarmsProps) {
@@ -44,12 +46,13 @@ export class SiteAlarms extends Construct {
     this.props = props;
     const region = Stack.of(this).region;
 
-    const key = new Key(this, 'TopicKey', {
+    this.key = new Key(this, 'TopicKey', {
       description: `Encrypts ${props.topicName}`,
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
       pendingWindow: Duration.days(7),
     });
+    const key = this.key;
     // Alarm notifications are published by CloudWatch, which must be able to encrypt them.
     key.addToResourcePolicy(
       new PolicyStatement({

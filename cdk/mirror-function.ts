@@ -11,6 +11,7 @@ import {
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { FilterPattern, LogGroup, MetricFilter, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ALERT_TOPIC_ENV, DEPLOYMENT_ENV } from '../shared/config';
 import { LOGGED_ERRORS_NAMESPACE, NAMESPACE, SERVICE_NAME } from './metrics';
 import { acknowledgeWildcardResources } from './nag';
 
@@ -103,6 +104,13 @@ export class MirrorFunction extends Construct {
         bundleAwsSDK: true,
       },
     });
+  }
+
+  /** Makes the function publish warning and error events and keep the per-group alarms. */
+  sendAlerts(topicArn: string, deployment: string, statements: PolicyStatement[]): void {
+    this.function.addEnvironment(ALERT_TOPIC_ENV, topicArn);
+    this.function.addEnvironment(DEPLOYMENT_ENV, deployment);
+    this.grant(...statements);
   }
 
   grant(...statements: PolicyStatement[]): void {

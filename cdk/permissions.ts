@@ -1,4 +1,6 @@
+import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { alarmNamePrefix } from '../shared/aws/alarms';
 import type { Names } from './naming';
 
 /** What a site's functions reach: both sites' buckets and queues, and one control-table replica. */
@@ -78,3 +80,33 @@ export const permissions = {
   /** tick: reads groups, starts due syncs (conditional update, job and event items). */
   scheduler: (d: DataPlane) => [table(d, 'GetItem', 'Query', 'PutItem', 'UpdateItem')],
 };
+
+/** Where the functions that record events send alerts: this site's topic and its key. */
+export interface AlertPlane {
+  topicArn: string;
+  keyArn: string;
+  /** The deployment's per-group alarms, in this site's region. */
+  alarmArn: string;
+}
+
+/** The per-group alarm ARNs (`volmirror-<deployment>-*`): the one wildcard the alert grants use. */
+export const groupAlarmArn = (stack: Stack, deployment: string) =>
+  stack.formatArn({
+    service: 'cloudwatch',
+    resource: 'alarm',
+    resourceName: `${alarmNamePrefix(deployment)}*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+
+/**
+ * api, sync and scheduler record warning and error events (published to the topic, encrypted
+ * with its key) and put or delete a group's alarms when its thresholds change.
+ */
+export const alertPermissions = (a: AlertPlane) => [
+  new PolicyStatement({ actions: ['sns:Publish'], resources: [a.topicArn] }),
+  new PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [a.keyArn] }),
+  new PolicyStatement({
+    actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms'],
+    resources: [a.alarmArn],
+  }),
+];

@@ -13,7 +13,13 @@ import { mirrorConfigFor } from './mirror-config';
 import { MirrorFunction } from './mirror-function';
 import { acknowledgeWildcardResources } from './nag';
 import { type FunctionRole, Names } from './naming';
-import { type DataPlane, permissions, wildcardResources } from './permissions';
+import {
+  alertPermissions,
+  type DataPlane,
+  groupAlarmArn,
+  permissions,
+  wildcardResources,
+} from './permissions';
 import { WorkQueue } from './work-queue';
 
 export interface SiteStackProps extends StackProps {
@@ -105,7 +111,7 @@ export class SiteStack extends Stack {
         // One tick at a time: a slow tick makes the next one wait rather than overlap.
         reservedConcurrentExecutions: 1,
       },
-      { VOLMIRROR_SYNC_FUNCTION: names.function(site.name, 'sync'), VOLMIRROR_DEPLOYMENT: config.prefix },
+      { VOLMIRROR_SYNC_FUNCTION: names.function(site.name, 'sync') },
     );
 
     const data: DataPlane = {
@@ -173,6 +179,20 @@ export class SiteStack extends Stack {
       api: restApi.api,
       deadLetterQueues: { ChangeRecords: changes.deadLetterQueue, CopyTasks: copies.deadLetterQueue },
     });
+
+    const alertPlane = {
+      topicArn: alarms.topic.topicArn,
+      keyArn: alarms.key.keyArn,
+      alarmArn: groupAlarmArn(this, config.prefix),
+    };
+    for (const f of [api, sync, scheduler]) {
+      f.sendAlerts(alarms.topic.topicArn, config.prefix, alertPermissions(alertPlane));
+      acknowledgeWildcardResources(
+        f,
+        [alertPlane.alarmArn],
+        'Per-group alarms are created at run time with the group id in their name; the grant is scoped to the deployment name prefix.',
+      );
+    }
 
     new CfnOutput(this, 'ApiUrl', { value: restApi.api.url, description: 'Base URL of this site REST API' });
     new CfnOutput(this, 'BucketName', { value: names.bucket(site.name) });

@@ -4,8 +4,14 @@ import { buildDeps, type Deps } from '../shared/deps';
 
 let deps: Deps | undefined;
 
-/** Built once per Lambda container from VOLMIRROR_CONFIG and reused across invocations. */
+/**
+ * Built once per Lambda container from VOLMIRROR_CONFIG (and the alert topic and deployment
+ * CDK sets on the functions that record events) and reused across invocations.
+ */
 export function lambdaDeps(): Deps {
-  deps ??= buildDeps(configFromEnv(), buildClients(configFromEnv()));
+  if (!deps) {
+    const config = configFromEnv();
+    deps = buildDeps(config, buildClients(config));
+  }
   return deps;
 }

@@ -1,8 +1,9 @@
+import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { ChunkStore } from '../shared/aws/chunk-store';
 import { buildClients } from '../shared/aws/clients';
 import { ControlTable } from '../shared/aws/control-table';
 import { Queue } from '../shared/aws/queues';
-import type { MirrorConfig } from '../shared/config';
+import type { MirrorConfig, SiteConfig } from '../shared/config';
 
 export interface SitePlan {
   name: string;
@@ -19,6 +20,11 @@ export interface ProvisionOptions {
   leaseSeconds?: number;
   retention?: number;
   copyVisibilitySeconds?: number;
+  /**
+   * Creates each site's needs-attention topic, as CDK does, and turns the alert adapters on:
+   * events go to the first site's topic and per-group alarms to that site's CloudWatch.
+   */
+  alerts?: boolean;
 }
 
 /**
@@ -45,6 +51,7 @@ export async function provision(opts: ProvisionOptions): Promise<MirrorConfig> {
     retention: opts.retention ?? 8,
   };
   const clients = buildClients(draft);
+  const topics: string[] = [];
   try {
     await new ControlTable(clients.control, draft.control.table).create();
     for (const site of draft.sites) {
@@ -56,9 +63,28 @@ export async function provision(opts: ProvisionOptions): Promise<MirrorConfig> {
         `${opts.prefix}-${site.name}-copy`,
         opts.copyVisibilitySeconds ?? 30,
       );
+      if (opts.alerts)
+        topics.push(await createTopic(draft, site, `${opts.prefix}-${site.name}-needs-attention`));
     }
   } finally {
     clients.destroy();
   }
-  return draft;
+  if (!opts.alerts) return draft;
+  const [first] = draft.sites;
+  return {
+    ...draft,
+    alerts: { region: first.region, endpoint: first.endpoint, topicArn: topics[0], deployment: opts.prefix },
+  };
+}
+
+/** On the site's own endpoint and region, where CDK puts the site's topic. */
+async function createTopic(draft: MirrorConfig, site: SiteConfig, name: string): Promise<string> {
+  const clients = buildClients({ ...draft, alerts: { region: site.region, endpoint: site.endpoint } });
+  try {
+    const out = await clients.alerts?.sns.send(new CreateTopicCommand({ Name: name }));
+    if (!out?.TopicArn) throw new Error(`no ARN for topic ${name}`);
+    return out.TopicArn;
+  } finally {
+    clients.destroy();
+  }
 }

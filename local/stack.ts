@@ -19,6 +19,8 @@ export interface LocalStackOptions {
   leaseSeconds?: number;
   retention?: number;
   copyVisibilitySeconds?: number;
+  /** Needs-attention topics and the alert adapters on, as deployed (local/provision.ts). */
+  alerts?: boolean;
 }
 
 /**
@@ -73,6 +75,7 @@ export class LocalStack {
         leaseSeconds: opts.leaseSeconds,
         retention: opts.retention,
         copyVisibilitySeconds: opts.copyVisibilitySeconds,
+        alerts: opts.alerts,
       });
       return new LocalStack(config, emulators, proxies);
     } catch (e) {

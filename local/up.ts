@@ -176,7 +176,8 @@ export async function runUp(opts: UpOptions = {}): Promise<RunningStack> {
   }
 
   try {
-    stack = await LocalStack.start({ topology, endpoint });
+    // Alerts on, so that events also go to SNS and groups get their alarms, as deployed.
+    stack = await LocalStack.start({ topology, endpoint, alerts: true });
     clients = buildClients(stack.config);
     const deps = buildDeps(stack.config, clients);
     runtime = new LocalRuntime(deps, { logger: interactiveLogger() }).start();

@@ -23,9 +23,26 @@ export interface ControlConfig {
   endpoint?: string;
 }
 
+/**
+ * Where a site's functions send alerts: its needs-attention topic and the per-group CloudWatch
+ * alarms, both in that site's region (and on its endpoint locally).
+ */
+export interface AlertsConfig {
+  region: string;
+  endpoint?: string;
+  /** Warning and error events are published here as well; absent: they are only recorded. */
+  topicArn?: string;
+  /**
+   * Names the per-group alarms (`volmirror-<deployment>-<group>-<kind>`) and matches the
+   * Deployment dimension the metrics carry; absent: no per-group alarms.
+   */
+  deployment?: string;
+}
+
 export interface MirrorConfig {
   sites: SiteConfig[];
   control: ControlConfig;
+  alerts?: AlertsConfig;
   /** Lease length for gateways and for cuts taken by a sync. */
   leaseSeconds: number;
   /**
@@ -53,6 +70,10 @@ export const stepBudgetChunks = (config: MirrorConfig) =>
   Math.max(1, config.stepBudgetChunks ?? DEFAULT_STEP_BUDGET_CHUNKS);
 
 export const CONFIG_ENV = 'VOLMIRROR_CONFIG';
+/** Set by CDK on the functions that record events: the site's needs-attention topic. */
+export const ALERT_TOPIC_ENV = 'VOLMIRROR_ALERT_TOPIC_ARN';
+/** Set by CDK on the same functions: the deployment the per-group alarms are named for. */
+export const DEPLOYMENT_ENV = 'VOLMIRROR_DEPLOYMENT';
 
 export function parseConfig(json: string): MirrorConfig {
   const raw = JSON.parse(json) as Partial<MirrorConfig>;
@@ -68,7 +89,13 @@ export function parseConfig(json: string): MirrorConfig {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MirrorConfig {
   const json = env[CONFIG_ENV];
   if (!json) throw new Error(`${CONFIG_ENV} is not set`);
-  return parseConfig(json);
+  const config = parseConfig(json);
+  const topicArn = env[ALERT_TOPIC_ENV];
+  const deployment = env[DEPLOYMENT_ENV];
+  if (!topicArn && !deployment) return config;
+  // The topic is in the function's own region (arn:aws:sns:<region>:...), as are its alarms.
+  const region = topicArn?.split(':')[3] || env.AWS_REGION || config.control.region;
+  return { ...config, alerts: { region, ...(topicArn && { topicArn }), ...(deployment && { deployment }) } };
 }
 
 /** Both sites behind one S3 service: a server-side CopyObject can reach across. */

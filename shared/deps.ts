@@ -1,8 +1,8 @@
-import type { AlarmSettings } from './aws/alarms';
+import { type AlarmSettings, CloudWatchAlarmStore } from './aws/alarms';
 import { ChunkStore } from './aws/chunk-store';
 import type { Clients } from './aws/clients';
 import { ControlTable } from './aws/control-table';
-import type { Notifier } from './aws/notifications';
+import { type Notifier, SnsNotifier } from './aws/notifications';
 import { Queue } from './aws/queues';
 import type { MirrorConfig } from './config';
 
@@ -13,9 +13,9 @@ export interface Deps {
   stores: Record<string, ChunkStore>;
   changeQueues: Record<string, Queue>;
   copyQueues: Record<string, Queue>;
-  /** Where warning and error events are published as well (SNS deployed); none locally. */
+  /** Where warning and error events are published as well (SNS), when config.alerts names a topic. */
   notifier?: Notifier;
-  /** Per-group CloudWatch alarms (deployed); none locally. */
+  /** Per-group CloudWatch alarms, when config.alerts names the deployment. */
   alarms?: AlarmSettings;
   now(): number;
 }
@@ -36,7 +36,20 @@ export function buildDeps(config: MirrorConfig, clients: Clients): Deps {
     stores,
     changeQueues,
     copyQueues,
+    ...alertAdapters(config, clients),
     now: () => Date.now(),
+  };
+}
+
+function alertAdapters(config: MirrorConfig, clients: Clients): Pick<Deps, 'notifier' | 'alarms'> {
+  const a = config.alerts;
+  if (!a || !clients.alerts) return {};
+  const { sns, cloudwatch } = clients.alerts;
+  return {
+    ...(a.topicArn && { notifier: new SnsNotifier(sns, a.topicArn) }),
+    ...(a.deployment && {
+      alarms: { store: new CloudWatchAlarmStore(cloudwatch), deployment: a.deployment, topicArn: a.topicArn },
+    }),
   };
 }
 

@@ -1,3 +1,8 @@
+import {
+  type CloudWatchClient,
+  DeleteAlarmsCommand,
+  PutMetricAlarmCommand,
+} from '@aws-sdk/client-cloudwatch';
 import type { Group } from '../domain/model';
 
 /**
@@ -40,8 +45,11 @@ export interface AlarmSettings {
 const NAMESPACE = 'Volmirror';
 const KINDS = ['recovery-point-age', 'backlog'] as const;
 
+/** What every per-group alarm name of a deployment starts with: the IAM grant is scoped by it. */
+export const alarmNamePrefix = (deployment: string) => `volmirror-${deployment}-`;
+
 export const alarmName = (deployment: string, groupId: string, kind: (typeof KINDS)[number]) =>
-  `volmirror-${deployment}-${groupId}-${kind}`;
+  `${alarmNamePrefix(deployment)}${groupId}-${kind}`;
 
 /** Every alarm name a group may have, for deletion whatever its thresholds were. */
 export const alarmNames = (deployment: string, groupId: string) =>
@@ -120,5 +128,19 @@ export class MemoryAlarmStore implements AlarmStore {
   }
   async delete(names: string[]): Promise<void> {
     for (const n of names) this.alarms.delete(n);
+  }
+}
+
+/** The CloudWatch adapter, in the region of the site whose functions manage the alarms. */
+export class CloudWatchAlarmStore implements AlarmStore {
+  constructor(private readonly cloudwatch: CloudWatchClient) {}
+
+  async put(spec: AlarmSpec): Promise<void> {
+    await this.cloudwatch.send(new PutMetricAlarmCommand(spec));
+  }
+
+  async delete(names: string[]): Promise<void> {
+    // Deleting an alarm that does not exist succeeds, so a group without some kind is fine.
+    if (names.length) await this.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: names }));
   }
 }

@@ -1,5 +1,7 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { MetadataBearer, MiddlewareStack } from '@smithy/types';
 import type { MirrorConfig } from '../config';
@@ -13,6 +15,8 @@ export interface SiteClients {
 export interface Clients {
   control: DynamoDBClient;
   sites: Record<string, SiteClients>;
+  /** The alert topic's and alarms' region (config.alerts); absent when alerts are off. */
+  alerts?: { sns: SNSClient; cloudwatch: CloudWatchClient };
   destroy(): void;
 }
 
@@ -48,11 +52,17 @@ export function buildClients(config: MirrorConfig): Clients {
       sqs: new SQSClient(opts),
     };
   }
+  const a = config.alerts;
+  const alertOpts = a && { region: a.region, ...retry, ...endpointOptions(a.endpoint) };
+  const alerts = alertOpts && { sns: new SNSClient(alertOpts), cloudwatch: new CloudWatchClient(alertOpts) };
   return {
     control,
     sites,
+    ...(alerts && { alerts }),
     destroy() {
       control.destroy();
+      alerts?.sns.destroy();
+      alerts?.cloudwatch.destroy();
       for (const s of Object.values(sites)) {
         s.s3.destroy();
         s.sqs.destroy();

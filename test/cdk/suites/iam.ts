@@ -33,6 +33,8 @@ const resourcesIn = (s: Statement | undefined) => asList(s?.Resource ?? []).map(
 export function iamSuite(s: Synthesized): void {
   const { prefix } = s.config;
   const names = s.config.sites.map((site) => site.name).join('|');
+  // The per-group alarms, named by the deployment (shared/aws/alarms.ts).
+  const alarms = `arn:aws:cloudwatch:[a-z0-9-]+:${ACCOUNT}:alarm:volmirror-${prefix}-\\*`;
   const bucket = (site: string) => `arn:aws:s3:::${prefix}-${ACCOUNT}-${site}`;
 
   describe.each(eachSite(s))('site %s IAM', (name, i) => {
@@ -56,9 +58,9 @@ export function iamSuite(s: Synthesized): void {
       expect(wildcards.filter(isKeyAdmin)).toHaveLength(1);
     });
 
-    it('uses wildcard resources only for object key prefixes and log streams', () => {
+    it('uses wildcard resources only for object key prefixes, log streams and per-group alarms', () => {
       const allowed = new RegExp(
-        `^(arn:aws:s3:::${prefix}-${ACCOUNT}-(${names})/(volumes|manifests)/\\*|<\\w+Logs\\w+\\.Arn>(/chunks/\\*)?|\\*)$`,
+        `^(arn:aws:s3:::${prefix}-${ACCOUNT}-(${names})/(volumes|manifests)/\\*|<\\w+Logs\\w+\\.Arn>(/chunks/\\*)?|${alarms}|\\*)$`,
       );
       for (const { owner, s } of allowStatements(template)) {
         for (const r of resourcesIn(s).filter((x) => x.includes('*'))) {
@@ -71,7 +73,7 @@ export function iamSuite(s: Synthesized): void {
 
     it('scopes every function action to the table replica, the two buckets, the four queues or itself', () => {
       const allowed = new RegExp(
-        `^(arn:aws:dynamodb:[a-z0-9-]+:${ACCOUNT}:table/${prefix}-control|arn:aws:s3:::${prefix}-${ACCOUNT}-(${names})(/.*)?|arn:aws:sqs:[a-z0-9-]+:${ACCOUNT}:${prefix}-(${names})-(changes|copy)|<\\w+\\.Arn>)$`,
+        `^(arn:aws:dynamodb:[a-z0-9-]+:${ACCOUNT}:table/${prefix}-control|arn:aws:s3:::${prefix}-${ACCOUNT}-(${names})(/.*)?|arn:aws:sqs:[a-z0-9-]+:${ACCOUNT}:${prefix}-(${names})-(changes|copy)|${alarms}|<AlarmsTopic\\w+>|<\\w+\\.Arn>)$`,
       );
       for (const fn of ['Api', 'Ingest', 'Copy', 'Sync', 'Scheduler']) {
         for (const st of rolePolicy(fn))

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { eachSite, resourcesOf, type Synthesized } from '../fixture';
+import { ACCOUNT, asList, eachSite, flatten, resourcesOf, type Synthesized } from '../fixture';
+
+interface Statement {
+  Action: string | string[];
+  Resource: unknown;
+}
 
 export function monitoringSuite(s: Synthesized): void {
   const { config } = s;
@@ -78,6 +83,60 @@ export function monitoringSuite(s: Synthesized): void {
       for (const email of config.alerts.emails) {
         template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: email });
       }
+    });
+
+    describe('alerts from the functions that record events', () => {
+      const region = config.sites[i].region;
+      const keyId = Object.keys(resourcesOf(template, 'AWS::KMS::Key'))[0];
+      const envOf = (role: string) => {
+        const fn = Object.values(resourcesOf(template, 'AWS::Lambda::Function')).find(
+          (f) => f.Properties.FunctionName === `${config.prefix}-${name}-${role}`,
+        );
+        if (!fn) throw new Error(`no ${role} function`);
+        return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      };
+      const statementsOf = (role: string): Statement[] => {
+        const fn = `${role[0].toUpperCase()}${role.slice(1)}`;
+        const entry = Object.entries(resourcesOf(template, 'AWS::IAM::Policy')).find(([id]) =>
+          id.startsWith(`${fn}FunctionRoleDefaultPolicy`),
+        );
+        return (entry?.[1].Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      };
+      const grantOf = (role: string, action: string) =>
+        statementsOf(role)
+          .filter((st) => asList(st.Action).includes(action))
+          .flatMap((st) => asList(st.Resource).map(flatten));
+
+      it.each(['api', 'sync', 'scheduler'])('%s publishes to this site topic only', (role) => {
+        expect(grantOf(role, 'sns:Publish')).toEqual([`<${topicId}>`]);
+      });
+
+      it.each(['api', 'sync', 'scheduler'])('%s may encrypt with the topic key only', (role) => {
+        expect(grantOf(role, 'kms:GenerateDataKey')).toEqual([`<${keyId}.Arn>`]);
+        expect(grantOf(role, 'kms:Decrypt')).toEqual([`<${keyId}.Arn>`]);
+      });
+
+      it.each(['api', 'sync', 'scheduler'])(
+        '%s puts and deletes only the deployment per-group alarms',
+        (role) => {
+          const alarmArn = `arn:aws:cloudwatch:${region}:${ACCOUNT}:alarm:volmirror-${config.prefix}-*`;
+          expect(grantOf(role, 'cloudwatch:PutMetricAlarm')).toEqual([alarmArn]);
+          expect(grantOf(role, 'cloudwatch:DeleteAlarms')).toEqual([alarmArn]);
+        },
+      );
+
+      it.each(['api', 'sync', 'scheduler'])('%s is told the topic ARN and the deployment', (role) => {
+        expect(envOf(role).VOLMIRROR_ALERT_TOPIC_ARN).toEqual({ Ref: topicId });
+        expect(envOf(role).VOLMIRROR_DEPLOYMENT).toBe(config.prefix);
+      });
+
+      it.each(['ingest', 'copy'])('%s records no events: no alert grant and no alert environment', (role) => {
+        for (const action of ['sns:Publish', 'kms:GenerateDataKey', 'cloudwatch:PutMetricAlarm']) {
+          expect(grantOf(role, action)).toEqual([]);
+        }
+        expect(envOf(role).VOLMIRROR_ALERT_TOPIC_ARN).toBeUndefined();
+        expect(envOf(role).VOLMIRROR_DEPLOYMENT).toBeUndefined();
+      });
     });
 
     it('counts ERROR lines of every function log', () => {
