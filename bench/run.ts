@@ -9,15 +9,11 @@ import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
 import { buildDeps, type Deps } from '../shared/deps';
 import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
-import { createGroup } from '../shared/usecases/groups';
-import { addPair } from '../shared/usecases/pairs';
 import { checksumVolume } from '../shared/usecases/reads';
-import { createVolume } from '../shared/usecases/volumes';
 import { ingestAll, syncByHand } from './driver';
 import { cliStartup } from './startup';
+import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
 
-const CHUNK = 64 * 1024;
-const MiB = 1024 * 1024;
 const DELTA_CHUNKS = 200;
 
 interface Env {
@@ -42,52 +38,6 @@ async function env(topology: Topology): Promise<Env> {
     },
   };
 }
-
-async function mirrored(deps: Deps, sizeBytes: number) {
-  const group = await createGroup(deps, { name: 'bench', primarySite: 'east', secondarySite: 'west' });
-  const vol = await createVolume(deps, { name: 'v', site: 'east', sizeBytes, chunkSizeBytes: CHUNK });
-  const pair = await addPair(deps, group.id, { primaryVolumeId: vol.id });
-  return { groupId: group.id, primary: vol.id, secondary: pair.secondaryVolumeId };
-}
-
-const chunkData = (i: number) => new Uint8Array(CHUNK).fill(i % 251);
-
-/** Writes `count` whole chunks starting at `first`, `perWrite` chunks per write, `inFlight` writes at once. */
-async function writeChunks(
-  gw: Gateway,
-  volumeId: string,
-  chunks: number[],
-  perWrite: number,
-  inFlight: number,
-) {
-  const writes: number[][] = [];
-  for (let i = 0; i < chunks.length; i += perWrite) writes.push(chunks.slice(i, i + perWrite));
-  let next = 0;
-  const lanes = Array.from({ length: inFlight }, async () => {
-    for (let k = 0; k < 100_000 && next < writes.length; k++) {
-      const group = writes[next++];
-      // Contiguous runs become one write; scattered chunks one write each.
-      for (const run of runs(group)) {
-        const data = new Uint8Array(run.length * CHUNK);
-        for (const [j, c] of run.entries()) data.set(chunkData(c), j * CHUNK);
-        await gw.write(volumeId, run[0] * CHUNK, data);
-      }
-    }
-  });
-  await Promise.all(lanes);
-}
-
-function runs(chunks: number[]): number[][] {
-  const out: number[][] = [];
-  for (const c of chunks) {
-    const last = out.at(-1);
-    if (last && last[last.length - 1] === c - 1) last.push(c);
-    else out.push([c]);
-  }
-  return out;
-}
-
-const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 
 async function batching(): Promise<Record<string, unknown>[]> {
   const e = await env('per-site');
