@@ -55,7 +55,9 @@ function rclone(args: string[], env: Record<string, string>): Promise<void> {
       err = (err + d.toString()).slice(-4000);
     });
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rclone ${args[0]} exited ${code}: ${err}`))));
+    p.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`rclone ${args[0]} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -174,7 +176,10 @@ export async function replicationVsRclone(
         'S3 MiB on the wire': round((s3.bytesUp + s3.bytesDown) / MiB),
         'control requests': 0,
         'S3 requests by operation': e.wire.byOperation(before, 's3'),
-        verified: sameObjects(await etags(eastS3, east.bucket, srcPrefix), await etags(westS3, west.bucket, dstPrefix)),
+        verified: sameObjects(
+          await etags(eastS3, east.bucket, srcPrefix),
+          await etags(westS3, west.bucket, dstPrefix),
+        ),
       };
       rows.push(row);
       log(`  ${step} rclone ${row['wall s']} s, ${row['S3 requests']} S3 requests`);

@@ -1,10 +1,4 @@
-import {
-  Agent,
-  createServer,
-  type IncomingHttpHeaders,
-  request,
-  type Server,
-} from 'node:http';
+import { Agent, createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 
 /** Requests and body bytes of one `service operation` (e.g. `s3 PutObject`) as seen on the wire. */
 export interface WireCount {

@@ -10,13 +10,16 @@ export interface WireEnv {
   config: MirrorConfig;
   deps: Deps;
   wire: WireCounters;
+  /** The counter in front of each site's endpoint (one shared counter in the shared topology). */
+  siteWire: Record<string, WireCounters>;
   /** The counted endpoint of each site's S3 (rclone's remotes point here too). */
   s3Endpoint: Record<string, string>;
   stop(): Promise<void>;
 }
 
-export async function wireEnv(topology: Topology): Promise<WireEnv> {
-  const stack = await LocalStack.start({ topology, leaseSeconds: 60 });
+/** Retention is high so that no sync's cleanup expires a version before a section counts it. */
+export async function wireEnv(topology: Topology, retention = 100): Promise<WireEnv> {
+  const stack = await LocalStack.start({ topology, leaseSeconds: 60, retention });
   // One counter per distinct endpoint: the link proxies and the control emulator.
   const counters = new Map<string, WireCounter>();
   const counted = async (endpoint: string | undefined) => {
@@ -44,6 +47,12 @@ export async function wireEnv(topology: Topology): Promise<WireEnv> {
     config,
     deps,
     wire,
+    siteWire: Object.fromEntries(
+      stack.config.sites.map((s) => [
+        s.name,
+        new WireCounters([counters.get(s.endpoint as string) as WireCounter]),
+      ]),
+    ),
     s3Endpoint: Object.fromEntries(sites.map((s) => [s.name, s.endpoint as string])),
     async stop() {
       clients.destroy();
