@@ -4,6 +4,7 @@ import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
+import { COPIES_IN_FLIGHT } from '../tuning';
 import type { CopyTaskItem } from './sync-progress';
 
 export interface CopyMessage {
@@ -31,8 +32,6 @@ export function parseCopyMessage(body: string): CopyMessage {
 export type StopCheck = () => boolean;
 
 export class WorkerStopped extends Error {}
-
-const COPIES_IN_FLIGHT = 4;
 
 /**
  * Copies the chunks of one task that are not copied yet. Each copied chunk is recorded on
