@@ -13,7 +13,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** A grouped bar chart on a log scale (counts span orders of magnitude), written as PNG. */
 export function barChartPng(path: string, title: string, series: string[], groups: BarGroup[]): void {
-  const w = 160 + groups.length * (series.length * 28 + 30);
+  const w = Math.max(160 + groups.length * (series.length * 28 + 30), 80 + title.length * 8);
   const h = 360;
   const top = 50;
   const bottom = 300;

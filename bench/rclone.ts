@@ -3,16 +3,17 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Topology } from '../local/stack';
 import { chunkPrefix } from '../shared/domain/chunks';
 import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { COPIES_IN_FLIGHT } from '../shared/tuning';
 import { checksumVolume } from '../shared/usecases/reads';
 import { ingestAll, syncByHand } from './driver';
 import { wireEnv } from './wire-env';
 import { CHUNK, MiB, mirrored, range, spread, writeChunks } from './workload';
 
 /**
- * rclone's copies in flight: volmirror's copy path runs 8 tasks of 4 copies each at medium
- * priority (shared/usecases/sync/copy.ts, copy-worker.ts), so rclone gets the same 32.
+ * rclone's transfers and checkers: as many as volmirror's copies in flight at medium priority,
+ * 8 copy tasks (shared/usecases/sync/copy.ts) of COPIES_IN_FLIGHT copies each.
  */
-export const RCLONE_TRANSFERS = 32;
+export const RCLONE_TRANSFERS = 8 * COPIES_IN_FLIGHT;
 
 export interface ReplicationRow {
   topology: Topology;
