@@ -26,7 +26,9 @@ export async function drainCopies(deps: Deps, site: string): Promise<number> {
   for (let i = 0; i < 100_000; i++) {
     const got = await queue.receive(10, 0);
     if (got.length === 0) return n;
-    for (const m of got) n += await runCopyTask(deps, parseCopyMessage(m.body));
+    // The tasks of one receive run at once, as concurrent Lambda invocations would.
+    const copied = await Promise.all(got.map((m) => runCopyTask(deps, parseCopyMessage(m.body))));
+    n += copied.reduce((a, b) => a + b, 0);
     await queue.deleteAll(got.map((m) => m.receiptHandle));
   }
   return n;

@@ -4,21 +4,25 @@
  *   npm run bench [-- --only batching|delta|throughput|startup|nbd]
  */
 
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
 import { buildDeps, type Deps } from '../shared/deps';
 import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
-import { createGroup } from '../shared/usecases/groups';
-import { addPair } from '../shared/usecases/pairs';
 import { checksumVolume } from '../shared/usecases/reads';
-import { createVolume } from '../shared/usecases/volumes';
+import { estimate, PRICES } from './cost';
 import { ingestAll, syncByHand } from './driver';
+import { gatewayVsPutLoop, sqsPerThousand } from './gateway';
+import { manifestMemory } from './memory';
 import { nbdBench } from './nbd';
+import { barChartPng } from './plot';
+import { RCLONE_TRANSFERS, type ReplicationRow, ratios, replicationVsRclone } from './rclone';
+import { measuredNow, mergeWithLatest, RESULTS_DIR, type Section, writeResults } from './results';
 import { cliStartup } from './startup';
+import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
+import { zipfVsPerVersion } from './zipf';
 
-const CHUNK = 64 * 1024;
-const MiB = 1024 * 1024;
 const DELTA_CHUNKS = 200;
 
 interface Env {
@@ -43,52 +47,6 @@ async function env(topology: Topology): Promise<Env> {
     },
   };
 }
-
-async function mirrored(deps: Deps, sizeBytes: number) {
-  const group = await createGroup(deps, { name: 'bench', primarySite: 'east', secondarySite: 'west' });
-  const vol = await createVolume(deps, { name: 'v', site: 'east', sizeBytes, chunkSizeBytes: CHUNK });
-  const pair = await addPair(deps, group.id, { primaryVolumeId: vol.id });
-  return { groupId: group.id, primary: vol.id, secondary: pair.secondaryVolumeId };
-}
-
-const chunkData = (i: number) => new Uint8Array(CHUNK).fill(i % 251);
-
-/** Writes `count` whole chunks starting at `first`, `perWrite` chunks per write, `inFlight` writes at once. */
-async function writeChunks(
-  gw: Gateway,
-  volumeId: string,
-  chunks: number[],
-  perWrite: number,
-  inFlight: number,
-) {
-  const writes: number[][] = [];
-  for (let i = 0; i < chunks.length; i += perWrite) writes.push(chunks.slice(i, i + perWrite));
-  let next = 0;
-  const lanes = Array.from({ length: inFlight }, async () => {
-    for (let k = 0; k < 100_000 && next < writes.length; k++) {
-      const group = writes[next++];
-      // Contiguous runs become one write; scattered chunks one write each.
-      for (const run of runs(group)) {
-        const data = new Uint8Array(run.length * CHUNK);
-        for (const [j, c] of run.entries()) data.set(chunkData(c), j * CHUNK);
-        await gw.write(volumeId, run[0] * CHUNK, data);
-      }
-    }
-  });
-  await Promise.all(lanes);
-}
-
-function runs(chunks: number[]): number[][] {
-  const out: number[][] = [];
-  for (const c of chunks) {
-    const last = out.at(-1);
-    if (last && last[last.length - 1] === c - 1) last.push(c);
-    else out.push([c]);
-  }
-  return out;
-}
-
-const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
 
 async function batching(): Promise<Record<string, unknown>[]> {
   const e = await env('per-site');
@@ -222,34 +180,164 @@ async function throughputAndMemory(chunks: number): Promise<Record<string, unkno
   }
 }
 
-const { values } = parseArgs({ options: { only: { type: 'string' } } });
-const wanted = (section: string) => !values.only || values.only === section;
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    chunks: { type: 'string', default: '8192' },
+    'zipf-chunks': { type: 'string', default: '512' },
+    'zipf-writes': { type: 'string', default: '4000' },
+    'memory-chunks': { type: 'string', default: '1000000' },
+  },
+});
+const only = values.only?.split(',');
+const wanted = (section: string) => !only || only.includes(section);
+const num = (v: string | undefined) => Number(v);
 
 async function main() {
+  const sections: Section[] = [];
+  const add = (s: Section) => {
+    sections.push({ ...s, measured: measuredNow() });
+    console.log(`\n# ${s.name}: ${s.title}`);
+    console.table(s.rows);
+  };
+  if (wanted('rclone')) {
+    const chunks = num(values.chunks);
+    const rows: ReplicationRow[] = [];
+    for (const t of ['shared', 'per-site'] as const) {
+      console.log(`rclone section, ${t} topology, ${chunks} chunks`);
+      rows.push(...(await replicationVsRclone(t, chunks, [1, 10, 50], console.log)));
+    }
+    const r = ratios(rows);
+    add({
+      name: 'rclone',
+      title: `delta sync vs rclone on ${chunks} chunks of 64 KiB (${(chunks * CHUNK) / MiB} MiB)`,
+      rows: r,
+      notes: [
+        'Ratios above 1 mean volmirror is ahead. Requests and bytes are counted at the wire (bench/wire-counter.ts) for both tools.',
+        `rclone: \`rclone copy\` (initial) and \`rclone sync --checksum\` (deltas), provider Other, ${RCLONE_TRANSFERS} transfers and checkers (volmirror's copies in flight); shared topology: one remote, so rclone copies server-side too.`,
+        "volmirror: the sync only (start to commit, handlers run by bench/driver.ts, a receive's copy tasks at once); the change ingest that runs as writes happen is not in its time.",
+        "Verified: volmirror by the SHA-256 of the primary and secondary images at the RP; rclone by every destination object's ETag (MD5) equal to its source's.",
+      ],
+    });
+    add({
+      name: 'rclone-detail',
+      title: 'each run of the rclone section',
+      rows: rows.map(({ 'S3 requests by operation': ops, ...row }) => ({ ...row, 'S3 operations': ops })),
+    });
+    const steps = r.filter((x) => x.topology === 'shared');
+    const plot = (file: string, what: 'S3 requests' | 'wall s', topology: string) =>
+      barChartPng(
+        join(RESULTS_DIR, file),
+        `${what} to bring the secondary up to date (${topology} S3, ${chunks} chunks)`,
+        ['volmirror', 'rclone'],
+        steps.map((x) => ({
+          label: x.step,
+          values: (['volmirror', 'rclone'] as const).map(
+            (tool) =>
+              rows.find((y) => y.tool === tool && y.step === x.step && y.topology === topology)?.[what] ?? 0,
+          ),
+        })),
+      );
+    plot('rclone-requests-shared.png', 'S3 requests', 'shared');
+    plot('rclone-requests-per-site.png', 'S3 requests', 'per-site');
+  }
+  if (wanted('zipf')) {
+    const opts = {
+      chunks: num(values['zipf-chunks']),
+      writes: num(values['zipf-writes']),
+      syncs: 2,
+      writeBytes: 4096,
+      inFlight: 64,
+      exponent: 1.2,
+    };
+    const z = await zipfVsPerVersion(opts);
+    add({
+      name: 'zipf',
+      title: 'coalescing vs per-version replication (S3 CRR) on a Zipf hot spot (per-site emulators)',
+      rows: [z.row],
+      notes: [
+        'Per-version replication sends every object version the writes left in the primary bucket (listed with ListObjectVersions), at its size.',
+        "volmirror's bytes are the chunk bodies its syncs PUT into the secondary site, counted at the wire.",
+      ],
+    });
+    add({
+      name: 'cost',
+      title: `estimated AWS cost of the zipf workload, ${PRICES.region} list prices as of ${PRICES.date}`,
+      rows: [estimate(z.usage)],
+      notes: [
+        `Prices (${PRICES.region}, ${PRICES.date}): ${Object.entries(PRICES)
+          .filter(([k]) => k !== 'region' && k !== 'date')
+          .map(([k, v]) => `${k} $${v}`)
+          .join('; ')}.`,
+        "The primary writes (the writers' chunk PutObjects) are the same under both schemes and left out; a DynamoDB request is taken as one request unit; Lambda: one 512 MB, 300 ms invocation per handled SQS batch (an estimate, not measured).",
+        'CRR + RTC: one replication PUT per object version, inter-region transfer and the RTC fee per GB of every version.',
+      ],
+    });
+  }
+  if (wanted('gateway')) {
+    add({
+      name: 'gateway',
+      title: 'gateway write throughput vs a plain PutObject loop (per-site emulators)',
+      rows: await gatewayVsPutLoop(512, 16),
+    });
+    add({
+      name: 'gateway-sqs',
+      title: 'SQS messages per 1,000 chunk writes',
+      rows: await sqsPerThousand(),
+    });
+  }
+  if (wanted('memory')) {
+    const chunks = num(values['memory-chunks']);
+    add({
+      name: 'memory',
+      title: 'manifest merge and write of a commit, in a process of its own',
+      rows: [await manifestMemory(chunks, Math.round(chunks / 100))],
+      notes: [
+        'The previous manifest lists every chunk (the worst case of a sparse volume: all of it written); 1% of the chunks are merged in and the new manifest is written in parts, as the commit step does (ChunkStore.readManifest, mergeManifests, ChunkStore.writeManifest).',
+        'Peak RSS is process.resourceUsage().maxRSS of the child; the idle child loads the same modules and does nothing.',
+      ],
+    });
+  }
   if (wanted('batching')) {
-    console.log('\n# Change-record batching: 1,000 chunk writes per row (per-site emulators)');
-    console.table(await batching());
+    add({
+      name: 'batching',
+      title: 'change-record batching: 1,000 chunk writes per row (per-site emulators)',
+      rows: await batching(),
+    });
   }
   if (wanted('delta')) {
     for (const t of ['shared', 'per-site'] as const) {
-      console.log(`\n# Delta sync of ${DELTA_CHUNKS} chunk writes, ${t} emulators (deterministic driver)`);
-      console.table(await deltaSyncs(t));
+      add({
+        name: `delta-${t}`,
+        title: `delta sync of ${DELTA_CHUNKS} chunk writes, ${t} emulators (deterministic driver)`,
+        rows: await deltaSyncs(t),
+      });
     }
   }
   if (wanted('throughput')) {
-    console.log('\n# Initial sync throughput and memory (per-site emulators, streamed copy)');
-    console.table([await throughputAndMemory(256), await throughputAndMemory(2048)]);
+    add({
+      name: 'throughput',
+      title: 'initial sync throughput and memory (per-site emulators, streamed copy)',
+      rows: [await throughputAndMemory(256), await throughputAndMemory(2048)],
+    });
   }
   if (wanted('nbd')) {
     console.log('\n# fio through the NBD export vs through s3backer, same emulator (bench/nbd.ts)');
     console.table(await nbdBench());
   }
   if (wanted('startup')) {
-    console.log(
-      `\n# CLI startup of \`volmirror --help\`, built vs loaded through tsx (Node ${process.version})`,
-    );
-    console.table(cliStartup());
+    add({
+      name: 'startup',
+      title: `CLI startup of \`volmirror --help\`, built vs loaded through tsx (Node ${process.version})`,
+      rows: cliStartup() as unknown as Record<string, unknown>[],
+    });
   }
+  writeResults(mergeWithLatest(sections), {
+    command:
+      'npm run bench [-- --only rclone,zipf,gateway,memory,batching,delta,throughput,startup] [--chunks N]',
+    'last run': new Date().toISOString(),
+    node: process.version,
+  });
 }
 
 main().then(

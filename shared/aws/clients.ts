@@ -5,6 +5,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { MetadataBearer, MiddlewareStack } from '@smithy/types';
 import type { MirrorConfig } from '../config';
+import { HTTP_KEEP_ALIVE, MAX_SOCKETS } from '../tuning';
 
 export interface SiteClients {
   s3: S3Client;
@@ -33,7 +34,15 @@ function endpointOptions(endpoint: string | undefined) {
 export function buildClients(config: MirrorConfig): Clients {
   // A request that hangs (a stalled link, an overloaded endpoint) fails and is retried
   // instead of stalling a sync or a gateway forever.
-  const retry = { maxAttempts: 3, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 } };
+  const retry = {
+    maxAttempts: 3,
+    requestHandler: {
+      connectionTimeout: 5_000,
+      requestTimeout: 30_000,
+      httpAgent: { keepAlive: HTTP_KEEP_ALIVE, maxSockets: MAX_SOCKETS },
+      httpsAgent: { keepAlive: HTTP_KEEP_ALIVE, maxSockets: MAX_SOCKETS },
+    },
+  };
   const control = new DynamoDBClient({
     region: config.control.region,
     ...retry,

@@ -5,6 +5,7 @@ import type { Deps } from '../deps';
 import { chunkKey } from '../domain/chunks';
 import { badInput } from '../domain/errors';
 import { checkId } from '../domain/ids';
+import { COPIES_IN_FLIGHT } from '../tuning';
 import type { CopyTaskItem } from './sync-progress';
 
 export interface CopyMessage {
@@ -33,7 +34,6 @@ export type StopCheck = () => boolean;
 
 export class WorkerStopped extends Error {}
 
-const COPIES_IN_FLIGHT = 4;
 /** Transient failures a copy task may see before it is reported as a site fault (which pauses). */
 export const TASK_TRANSIENT_LIMIT = 5;
 

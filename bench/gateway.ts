@@ -1,0 +1,114 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { chunkKey } from '../shared/domain/chunks';
+import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { wireEnv } from './wire-env';
+import { CHUNK, chunkData, MiB, mirrored, range, writeChunks } from './workload';
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * Gateway write throughput against a plain PutObject loop of the same chunks and concurrency,
+ * and the SQS messages each writer sends per 1,000 chunk writes (the gateway's own count and
+ * the SendMessage requests at the wire).
+ */
+export async function gatewayVsPutLoop(chunks: number, inFlight: number) {
+  const e = await wireEnv('per-site');
+  try {
+    const g = await mirrored(e.deps, 4 * chunks * CHUNK);
+    const rows = [];
+    const bucket = e.config.sites[0].bucket;
+    const s3 = e.deps.stores.east.s3;
+    // Alternate which goes first: the emulator's dict grows as objects are added.
+    for (const [round_, first] of [
+      [0, 'gateway'],
+      [1, 'loop'],
+    ] as const) {
+      const base = round_ * 2 * chunks;
+      const runGateway = async () => {
+        const gw = await Gateway.open(e.deps, g.primary, { lingerMs: BULK_LINGER_MS });
+        const t = performance.now();
+        await writeChunks(gw, g.primary, range(chunks, base), 1, inFlight);
+        await gw.close();
+        return (performance.now() - t) / 1000;
+      };
+      const runLoop = async () => {
+        const todo = range(chunks, base + chunks);
+        let next = 0;
+        const t = performance.now();
+        await Promise.all(
+          Array.from({ length: inFlight }, async () => {
+            for (let k = 0; k < 10_000_000 && next < todo.length; k++) {
+              const c = todo[next++];
+              await s3.send(
+                new PutObjectCommand({
+                  Bucket: bucket,
+                  Key: `baseline/${chunkKey(g.primary, c)}`,
+                  Body: chunkData(c),
+                }),
+              );
+            }
+          }),
+        );
+        return (performance.now() - t) / 1000;
+      };
+      const [a, b] = first === 'gateway' ? [await runGateway(), await runLoop()] : [0, 0];
+      const [c, d] = first === 'loop' ? [await runLoop(), await runGateway()] : [0, 0];
+      const gwS = a + d;
+      const loopS = b + c;
+      const mib = (chunks * CHUNK) / MiB;
+      rows.push({
+        run: `${chunks} one-chunk writes, ${inFlight} in flight, ${first} first`,
+        'gateway MiB/s': round(mib / gwS),
+        'PutObject loop MiB/s': round(mib / loopS),
+        'ratio (gateway / loop)': round(loopS / gwS),
+      });
+    }
+    return rows;
+  } finally {
+    await e.stop();
+  }
+}
+
+/** SQS messages per 1,000 chunk writes: bulk (50-chunk writes) and 4 KiB writes at 64 in flight. */
+export async function sqsPerThousand() {
+  const e = await wireEnv('per-site');
+  try {
+    const g = await mirrored(e.deps, 4096 * CHUNK);
+    const rows = [];
+    for (const [label, kind] of [
+      ['bulk: 50-chunk writes, 4 in flight, bulk linger', 'bulk'],
+      ['4 KiB writes to 1,000 chunks, 64 in flight, default linger', 'small'],
+    ] as const) {
+      const gw = await Gateway.open(e.deps, g.primary, kind === 'bulk' ? { lingerMs: BULK_LINGER_MS } : {});
+      const before = e.wire.snapshot();
+      const sent = gw.messagesSent;
+      const writes = gw.chunkWrites;
+      if (kind === 'bulk') await writeChunks(gw, g.primary, range(1000), 50, 4);
+      else {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 64 }, async () => {
+            for (let k = 0; k < 10_000 && next < 1000; k++) {
+              const c = 1000 + next++;
+              await gw.write(g.primary, c * CHUNK + 4096, new Uint8Array(4096).fill(c % 251));
+            }
+          }),
+        );
+      }
+      await gw.close();
+      const n = gw.chunkWrites - writes;
+      rows.push({
+        writes: label,
+        'chunk writes': n,
+        'SQS messages (gateway count)': gw.messagesSent - sent,
+        'messages per 1,000 chunk writes': Math.round(((gw.messagesSent - sent) * 1000) / n),
+        'SQS send requests at the wire':
+          e.wire.since(before, 'sqs SendMessageBatch').requests +
+          e.wire.since(before, 'sqs SendMessage').requests,
+      });
+    }
+    return rows;
+  } finally {
+    await e.stop();
+  }
+}
