@@ -92,20 +92,33 @@ export class WriteBackBuffer {
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.assertAlive();
     const out = new Uint8Array(length);
-    const spans = this.spans(offset, length);
     await Promise.all(
-      spans.map(async (span) => {
-        const pending = this.loading.get(span.index);
-        const entry = this.entries.get(span.index) ?? (pending && (await pending));
-        const body = entry ? entry.data : await this.backend.load(span.index);
-        if (body)
+      this.spans(offset, length).map((span) =>
+        this.withChunkToRead(span.index, (body) =>
           out.set(
             body.subarray(span.start, Math.min(body.length, span.start + span.length)),
             span.dataOffset,
-          );
-      }),
+          ),
+        ),
+      ),
     );
     return out;
+  }
+
+  /**
+   * Runs `use` on the chunk's bytes in the tick they are found. A chunk not in memory is read
+   * once however many reads want it, and kept as a clean entry when there is free or clean
+   * memory for it, so rereads cost no GET; a read never waits for the flusher to make room.
+   */
+  private async withChunkToRead(index: number, use: (body: Uint8Array) => void): Promise<void> {
+    const found = this.entries.get(index);
+    if (found) {
+      this.touch(found);
+      return use(found.data);
+    }
+    const entry = await (this.loading.get(index) ?? this.load(index, true, true));
+    this.assertAlive();
+    use((this.entries.get(index) ?? entry).data);
   }
 
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
@@ -208,10 +221,13 @@ export class WriteBackBuffer {
     throw new ExportError('EIO', `chunk ${index} kept being evicted`);
   }
 
-  private load(index: number, needsBase: boolean): Promise<Entry> {
+  /** `forRead`: the entry is kept only if memory is free or clean now (else it is returned unkept). */
+  private load(index: number, needsBase: boolean, forRead = false): Promise<Entry> {
     const length = this.chunkLength(index);
     const promise = (async () => {
-      await this.reserve(length);
+      let kept = true;
+      if (forRead) kept = this.tryReserve(length);
+      else await this.reserve(length);
       try {
         const data = new Uint8Array(length);
         if (needsBase) {
@@ -229,10 +245,10 @@ export class WriteBackBuffer {
           dirtySince: 0,
           waiters: [],
         };
-        this.entries.set(index, entry);
+        if (kept) this.entries.set(index, entry);
         return entry;
       } catch (e) {
-        this.release(length);
+        if (kept) this.release(length);
         throw exportErrorOf(e);
       } finally {
         this.loading.delete(index);
@@ -249,18 +265,24 @@ export class WriteBackBuffer {
   }
 
   private async reserve(length: number): Promise<void> {
-    // Bounded by the buffer: every round either frees a chunk, or waits for the flusher.
+    // Bounded by the buffer: every round either takes the memory, or waits for the flusher.
     for (;;) {
       this.assertAlive();
-      if (this.used === 0 || this.used + length <= this.opts.bufferBytes) {
-        this.used += length;
-        return;
-      }
-      if (this.evictOne()) continue;
+      if (this.tryReserve(length)) return;
       for (const index of this.dirty) this.urgent.add(index);
       this.pump();
       await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
     }
+  }
+
+  /** Takes free memory, evicting clean chunks for it; false when only dirty ones are left. */
+  private tryReserve(length: number): boolean {
+    // Bounded: every round evicts a chunk.
+    while (this.used !== 0 && this.used + length > this.opts.bufferBytes) {
+      if (!this.evictOne()) return false;
+    }
+    this.used += length;
+    return true;
   }
 
   private evictOne(): boolean {
