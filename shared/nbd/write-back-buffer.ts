@@ -40,6 +40,12 @@ interface Entry {
    */
   storing: boolean;
   dirtySince: number;
+  /**
+   * Set while the stored bytes of a partly written chunk are being read: writes are applied
+   * (and acknowledged) meanwhile, and the ranges they wrote are kept so the stored bytes fill
+   * only the rest. The chunk is neither read nor stored before it settles.
+   */
+  base?: { ready: Promise<void>; written: [number, number][] };
   waiters: { version: number; resolve(): void; reject(e: Error): void }[];
 }
 
@@ -55,8 +61,9 @@ export function exportErrorOf(e: unknown): ExportError {
 
 /**
  * A bounded write-back cache of whole chunks. A write is acknowledged once it is applied to
- * its chunks in memory (a partial chunk is read once, then merged); rewrites coalesce; a
- * background flusher stores dirty chunks. `flush()` resolves once every write acknowledged
+ * its chunks in memory (a partial chunk's stored bytes are read once, in the background, and
+ * merged under the writes before it is read or stored); rewrites coalesce; a background
+ * flusher stores dirty chunks. `flush()` resolves once every write acknowledged
  * before it is stored. After a backend failure every operation fails: acknowledged writes
  * that were not flushed may be lost, as with a disk's volatile cache.
  */
@@ -112,9 +119,13 @@ export class WriteBackBuffer {
    */
   private async withChunkToRead(index: number, use: (body: Uint8Array) => void): Promise<void> {
     const found = this.entries.get(index);
-    if (found) {
+    if (found && !found.base) {
       this.touch(found);
       return use(found.data);
+    }
+    if (found?.base) {
+      await found.base.ready;
+      return use((this.entries.get(index) ?? found).data);
     }
     const entry = await (this.loading.get(index) ?? this.load(index, true, true));
     this.assertAlive();
@@ -192,6 +203,7 @@ export class WriteBackBuffer {
         // Acknowledging is promising to store: not once the lease can no longer be relied on.
         this.assertWritable();
         change(entry.data, span.start, span);
+        entry.base?.written.push([span.start, span.start + span.length]);
         entry.version++;
         if (!this.dirty.has(entry.index)) entry.dirtySince = this.now();
         this.dirty.add(entry.index);
@@ -222,6 +234,11 @@ export class WriteBackBuffer {
   }
 
   /** `forRead`: the entry is kept only if memory is free or clean now (else it is returned unkept). */
+  /**
+   * `forRead`: the stored bytes are read before the entry is made, and it is kept only if
+   * memory is free or clean now (else it is returned unkept). A write's entry is made at once;
+   * when `needsBase`, the stored bytes are read in the background (see Entry.base).
+   */
   private load(index: number, needsBase: boolean, forRead = false): Promise<Entry> {
     const length = this.chunkLength(index);
     const promise = (async () => {
@@ -230,7 +247,7 @@ export class WriteBackBuffer {
       else await this.reserve(length);
       try {
         const data = new Uint8Array(length);
-        if (needsBase) {
+        if (forRead) {
           const stored = await this.backend.load(index);
           if (stored) data.set(stored.subarray(0, length));
         }
@@ -245,6 +262,7 @@ export class WriteBackBuffer {
           dirtySince: 0,
           waiters: [],
         };
+        if (needsBase && !forRead) this.fetchBase(entry);
         if (kept) this.entries.set(index, entry);
         return entry;
       } catch (e) {
@@ -256,6 +274,37 @@ export class WriteBackBuffer {
     })();
     this.loading.set(index, promise);
     return promise;
+  }
+
+  /**
+   * Reads the chunk's stored bytes under the writes applied meanwhile. A write is acknowledged
+   * before they arrive, so failing to read them fails the buffer as a failed store does.
+   */
+  private fetchBase(entry: Entry): void {
+    const written: [number, number][] = [];
+    const ready = this.backend.load(entry.index).then(
+      (stored) => {
+        entry.base = undefined;
+        if (stored) {
+          let from = 0;
+          for (const [start, end] of written.sort((a, b) => a[0] - b[0])) {
+            if (start > from) entry.data.set(stored.subarray(from, Math.min(start, stored.length)), from);
+            from = Math.max(from, end);
+          }
+          if (from < entry.data.length) {
+            entry.data.set(stored.subarray(from, Math.min(entry.data.length, stored.length)), from);
+          }
+        }
+        this.pump();
+      },
+      (e) => {
+        const error = exportErrorOf(e);
+        this.fail(error);
+        throw error;
+      },
+    );
+    ready.catch(() => undefined);
+    entry.base = { ready, written };
   }
 
   /** Most recently used last, so eviction takes the least recently used clean chunk. */
@@ -287,7 +336,7 @@ export class WriteBackBuffer {
 
   private evictOne(): boolean {
     for (const entry of this.entries.values()) {
-      if (entry.stored === entry.version && entry.waiters.length === 0) {
+      if (entry.stored === entry.version && entry.waiters.length === 0 && !entry.base) {
         this.entries.delete(entry.index);
         this.release(entry.data.length);
         return true;
@@ -324,13 +373,13 @@ export class WriteBackBuffer {
     const due = (): Entry | undefined => {
       for (const index of this.urgent) {
         const e = this.entries.get(index);
-        if (e?.storing && this.dirty.has(index)) continue;
+        if ((e?.storing || e?.base) && this.dirty.has(index)) continue;
         this.urgent.delete(index);
         if (e && this.dirty.has(index)) return e;
       }
       for (const index of this.dirty) {
         const e = this.entries.get(index);
-        if (!e || e.storing) continue;
+        if (!e || e.storing || e.base) continue;
         if (now - e.dirtySince >= this.flushDelayMs) return e;
         nextDue = Math.min(nextDue, e.dirtySince + this.flushDelayMs);
         break;
