@@ -17,7 +17,7 @@ export interface ChunkBackend {
 export interface WriteBackOptions {
   /** Memory for buffered chunks; a write that needs more waits for the flusher. */
   bufferBytes: number;
-  /** Chunks stored at once by the flusher. */
+  /** Chunks stored at once by the flusher (16 unless given). */
   concurrency?: number;
   /** How long a dirty chunk may wait for more writes before the flusher stores it unasked. */
   flushDelayMs?: number;
