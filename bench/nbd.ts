@@ -15,7 +15,7 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -87,6 +87,8 @@ interface Row {
   MiBps: number;
   iops: number;
   seconds: number;
+  /** What the mount reported about its own requests, when it does (s3backer's stats file). */
+  stats?: Record<string, number>;
 }
 
 /** One side of the comparison: a fresh mount per job, stopped once everything is stored. */
@@ -95,6 +97,7 @@ interface Mount {
   start(): Promise<string[]>;
   /** Resolves once the process has stored what it holds and exited. */
   stop(): Promise<void>;
+  stats?(): Record<string, number>;
 }
 
 async function timed(job: Job, mount: Mount): Promise<Row> {
@@ -105,6 +108,7 @@ async function timed(job: Job, mount: Mount): Promise<Row> {
     ['--name=bench', '--output-format=json', '--numjobs=1', '--iodepth=1', ...target, ...job.args],
     { timeout: 300_000, maxBuffer: 64 * MiB },
   );
+  const stats = mount.stats?.();
   await mount.stop();
   const seconds = (performance.now() - started) / 1000;
   const bytes = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0][job.kind].io_bytes as number;
@@ -112,6 +116,7 @@ async function timed(job: Job, mount: Mount): Promise<Row> {
     MiBps: Math.round((bytes / MiB / seconds) * 100) / 100,
     iops: Math.round(bytes / job.blockBytes / seconds),
     seconds: Math.round(seconds * 10) / 10,
+    ...(stats && { stats }),
   };
 }
 
@@ -170,6 +175,29 @@ function s3backerMount(args: string[], mnt: string): Mount & { kill(): Promise<v
       await waitFor('s3backer to mount', () => existsSync(file));
       return ['--ioengine=psync', '--direct=1', `--filename=${file}`];
     },
+    stats() {
+      // Its requests and cache hits: which reads and writes reached S3.
+      const wanted = [
+        'http_gets',
+        'http_puts',
+        'http_deletes',
+        'cache_data_hits',
+        'zero_blocks_read',
+        'empty_blocks_read',
+      ];
+      const out: Record<string, number> = {};
+      let text = '';
+      try {
+        text = readFileSync(join(mnt, 'stats'), 'utf8');
+      } catch {
+        // A build without the stats file: the row stands without them.
+      }
+      for (const line of text.split('\n')) {
+        const [name, value] = line.trim().split(/\s+/);
+        if (wanted.includes(name)) out[name] = Number(value);
+      }
+      return out;
+    },
     async stop() {
       if (!child) return;
       await exec('umount', [mnt]);
@@ -193,6 +221,7 @@ export async function nbdBench(quick = false) {
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
   const rows: Record<string, string | number>[] = [];
+  const s3backerStats: Record<string, Record<string, number>> = {};
   const load = { before: loadavg()[0], after: 0 };
   let nbd: ReturnType<typeof nbdMount> | undefined;
   let s3backer: ReturnType<typeof s3backerMount> | undefined;
@@ -245,6 +274,7 @@ export async function nbdBench(quick = false) {
         's3backer s': viaS3backer.seconds,
         'NBD/s3backer': Math.round((viaNbd.iops / Math.max(1, viaS3backer.iops)) * 100) / 100,
       });
+      if (viaS3backer.stats) s3backerStats[job.name] = viaS3backer.stats;
     }
     load.after = loadavg()[0];
   } finally {
@@ -272,6 +302,7 @@ export async function nbdBench(quick = false) {
         s3backer: s3backerSettings,
         loadAverage1m: load,
         rows,
+        s3backerStats,
       },
       null,
       2,
