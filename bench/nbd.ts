@@ -1,24 +1,34 @@
 /**
  * fio through the NBD export (writable through the gateway, change records published, scheduled
  * syncs running) against fio through s3backer (a FUSE block device on S3), both on the same
- * S3 emulator endpoint, the same block size and the same jobs, one after the other.
+ * S3 emulator endpoint, the same block size, the same cache size, the same number of concurrent
+ * stores and the same fio jobs (one job, iodepth 1), one after the other.
+ *
+ * Both sides are measured the same way: each job starts on a fresh mount (a new `nbd serve`
+ * process, a new s3backer process: cold caches), and its time runs from starting fio until
+ * every byte it wrote is stored and the process has exited (the export flushes and releases
+ * its lease on SIGTERM; s3backer writes its dirty blocks on unmount). s3backer 1.5.4 answers
+ * fsync without writing its cache, so the NBD side alone waits for storage at each fsync.
  *   npx tsx bench/nbd.ts [--quick]   (also `npm run bench -- --only nbd`)
  * Writes bench/results/nbd-<time>.json.
  */
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalRuntime } from '../local/runtime';
 import { LocalStack } from '../local/stack';
 import { buildClients } from '../shared/aws/clients';
+import type { MirrorConfig } from '../shared/config';
 import { buildDeps } from '../shared/deps';
-import { openExport } from '../shared/nbd/open-export';
-import { NbdServer } from '../shared/nbd/server';
+import { DEFAULT_STORE_CONCURRENCY } from '../shared/nbd/gateway-export';
+import { DEFAULT_BUFFER_BYTES } from '../shared/nbd/write-back-buffer';
 import { createGroup } from '../shared/usecases/groups';
 import { addPair } from '../shared/usecases/pairs';
 import { createVolume } from '../shared/usecases/volumes';
@@ -33,6 +43,7 @@ interface Job {
   name: string;
   args: string[];
   kind: 'read' | 'write';
+  blockBytes: number;
 }
 
 const jobs = (quick: boolean): Job[] => {
@@ -40,18 +51,21 @@ const jobs = (quick: boolean): Job[] => {
   const runtime = quick ? '3' : '15';
   return [
     {
-      name: 'sequential 1 MiB writes',
+      name: 'sequential 1 MiB writes, end fsync',
       kind: 'write',
+      blockBytes: MiB,
       args: ['--rw=write', '--bs=1M', `--size=${size}`, '--end_fsync=1'],
     },
     {
       name: '4 KiB random writes, fsync every 32',
       kind: 'write',
+      blockBytes: 4096,
       args: [
         '--rw=randwrite',
         '--bs=4k',
         `--size=${size}`,
         '--fsync=32',
+        '--end_fsync=1',
         '--time_based',
         `--runtime=${runtime}`,
       ],
@@ -59,24 +73,55 @@ const jobs = (quick: boolean): Job[] => {
     {
       name: '4 KiB random reads',
       kind: 'read',
+      blockBytes: 4096,
       args: ['--rw=randread', '--bs=4k', `--size=${size}`, '--time_based', `--runtime=${runtime}`],
     },
   ];
 };
 
+/** The export's defaults, which s3backer is given too: its buffer in chunks, its concurrent stores. */
+const CACHE_BLOCKS = DEFAULT_BUFFER_BYTES / BLOCK;
+const STORE_THREADS = DEFAULT_STORE_CONCURRENCY;
+
 interface Row {
   MiBps: number;
   iops: number;
+  seconds: number;
+  /** What the mount reported about its own requests, when it does (s3backer's stats file). */
+  stats?: Record<string, number>;
 }
 
-async function fio(job: Job, target: string[]): Promise<Row> {
+/** One side of the comparison: a fresh mount per job, stopped once everything is stored. */
+interface Mount {
+  /** The fio arguments that reach the device. */
+  start(): Promise<string[]>;
+  /** Resolves once the process has stored what it holds and exited. */
+  stop(): Promise<void>;
+  stats?(): Record<string, number>;
+}
+
+async function timed(job: Job, mount: Mount): Promise<Row> {
+  const target = await mount.start();
+  const started = performance.now();
   const { stdout } = await exec(
     'fio',
     ['--name=bench', '--output-format=json', '--numjobs=1', '--iodepth=1', ...target, ...job.args],
     { timeout: 300_000, maxBuffer: 64 * MiB },
   );
-  const result = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0][job.kind];
-  return { MiBps: Math.round((result.bw_bytes / MiB) * 100) / 100, iops: Math.round(result.iops) };
+  const stats = mount.stats?.();
+  await mount.stop();
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0][job.kind].io_bytes as number;
+  return {
+    MiBps: Math.round((bytes / MiB / seconds) * 100) / 100,
+    iops: Math.round(bytes / job.blockBytes / seconds),
+    seconds: Math.round(seconds * 10) / 10,
+    ...(stats && { stats }),
+  };
+}
+
+async function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
 }
 
 async function waitFor(what: string, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -85,6 +130,85 @@ async function waitFor(what: string, probe: () => boolean, timeoutMs = 30_000): 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `bench/nbd-serve.ts` in its own process, one per job. */
+function nbdMount(config: MirrorConfig, volumeId: string): Mount & { kill(): void } {
+  let child: ChildProcess | undefined;
+  return {
+    async start() {
+      const serve = join(dirname(fileURLToPath(import.meta.url)), 'nbd-serve.ts');
+      const c = spawn(process.execPath, ['--import', 'tsx', serve, volumeId], {
+        env: { ...process.env, VOLMIRROR_BENCH_CONFIG: JSON.stringify(config) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      child = c;
+      const lines = createInterface({ input: c.stdout as NodeJS.ReadableStream });
+      const [line] = (await Promise.race([
+        once(lines, 'line'),
+        once(c, 'exit').then(() => {
+          throw new Error('the NBD server exited before listening');
+        }),
+      ])) as [string];
+      const { port } = JSON.parse(line) as { port: number };
+      return ['--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/${volumeId}`];
+    },
+    async stop() {
+      if (!child) return;
+      child.kill('SIGTERM');
+      await exited(child);
+      if (child.exitCode !== 0) throw new Error(`the NBD server exited with ${child.exitCode}`);
+      child = undefined;
+    },
+    kill() {
+      child?.kill('SIGKILL');
+    },
+  };
+}
+
+function s3backerMount(args: string[], mnt: string): Mount & { kill(): Promise<void> } {
+  let child: ChildProcess | undefined;
+  const file = join(mnt, 'file');
+  return {
+    async start() {
+      child = spawn('s3backer', ['-f', ...args, mnt], { stdio: 'ignore' });
+      await waitFor('s3backer to mount', () => existsSync(file));
+      return ['--ioengine=psync', '--direct=1', `--filename=${file}`];
+    },
+    stats() {
+      // Its requests and cache hits: which reads and writes reached S3.
+      const wanted = [
+        'http_gets',
+        'http_puts',
+        'http_deletes',
+        'cache_data_hits',
+        'zero_blocks_read',
+        'empty_blocks_read',
+      ];
+      const out: Record<string, number> = {};
+      let text = '';
+      try {
+        text = readFileSync(join(mnt, 'stats'), 'utf8');
+      } catch {
+        // A build without the stats file: the row stands without them.
+      }
+      for (const line of text.split('\n')) {
+        const [name, value] = line.trim().split(/\s+/);
+        if (wanted.includes(name)) out[name] = Number(value);
+      }
+      return out;
+    },
+    async stop() {
+      if (!child) return;
+      await exec('umount', [mnt]);
+      await exited(child);
+      child = undefined;
+    },
+    async kill() {
+      await exec('umount', [mnt]).catch(() => undefined);
+      child?.kill();
+    },
+  };
 }
 
 export async function nbdBench(quick = false) {
@@ -96,9 +220,12 @@ export async function nbdBench(quick = false) {
   const dir = mkdtempSync(join(tmpdir(), 'volmirror-bench-nbd-'));
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
-  let s3backer: ChildProcess | undefined;
-  let server: NbdServer | undefined;
   const rows: Record<string, string | number>[] = [];
+  const s3backerStats: Record<string, Record<string, number>> = {};
+  const load = { before: loadavg()[0], after: 0 };
+  let nbd: ReturnType<typeof nbdMount> | undefined;
+  let s3backer: ReturnType<typeof s3backerMount> | undefined;
+  let s3backerArgs: string[] = [];
   try {
     const group = await createGroup(deps, {
       name: 'bench',
@@ -108,13 +235,7 @@ export async function nbdBench(quick = false) {
     });
     const vol = await createVolume(deps, { name: 'nbd', site: 'east', sizeBytes, chunkSizeBytes: BLOCK });
     await addPair(deps, group.id, { primaryVolumeId: vol.id });
-    const exp = await openExport(deps, vol.id, { readOnly: false });
-    server = new NbdServer([exp]);
-    const address = await server.listen({ host: '127.0.0.1', port: 0 });
-    const nbdTarget = [
-      '--ioengine=nbd',
-      `--uri=nbd://127.0.0.1:${'port' in address ? address.port : 0}/${exp.name}`,
-    ];
+    nbd = nbdMount(stack.config, vol.id);
 
     const east = stack.config.sites.find((s) => s.name === 'east');
     if (!east?.endpoint) throw new Error('the bench needs the embedded emulators');
@@ -129,42 +250,36 @@ export async function nbdBench(quick = false) {
     s3.destroy();
     const accessFile = join(dir, 'access');
     writeFileSync(accessFile, `${CREDENTIALS.accessKeyId}:${CREDENTIALS.secretAccessKey}\n`, { mode: 0o600 });
-    s3backer = spawn(
-      's3backer',
-      [
-        '-f',
-        `--baseURL=${east.endpoint.replace(/\/?$/, '/')}`,
-        `--accessFile=${accessFile}`,
-        `--blockSize=${BLOCK / 1024}k`,
-        `--size=${sizeBytes / MiB}M`,
-        bucket,
-        mnt,
-      ],
-      { stdio: 'ignore' },
-    );
-    const file = join(mnt, 'file');
-    await waitFor('s3backer to mount', () => existsSync(file));
-    const s3backerTarget = ['--ioengine=psync', '--direct=1', `--filename=${file}`];
+    s3backerArgs = [
+      `--baseURL=${east.endpoint.replace(/\/?$/, '/')}`,
+      `--accessFile=${accessFile}`,
+      `--blockSize=${BLOCK / 1024}k`,
+      `--size=${sizeBytes / MiB}M`,
+      `--blockCacheSize=${CACHE_BLOCKS}`,
+      `--blockCacheThreads=${STORE_THREADS}`,
+      bucket,
+    ];
+    s3backer = s3backerMount(s3backerArgs, mnt);
 
     for (const job of jobs(quick)) {
-      const viaNbd = await fio(job, nbdTarget);
-      const viaS3backer = await fio(job, s3backerTarget);
+      const viaNbd = await timed(job, nbd);
+      const viaS3backer = await timed(job, s3backer);
       rows.push({
         job: job.name,
         'NBD MiB/s': viaNbd.MiBps,
         'NBD IOPS': viaNbd.iops,
+        'NBD s': viaNbd.seconds,
         's3backer MiB/s': viaS3backer.MiBps,
         's3backer IOPS': viaS3backer.iops,
+        's3backer s': viaS3backer.seconds,
         'NBD/s3backer': Math.round((viaNbd.iops / Math.max(1, viaS3backer.iops)) * 100) / 100,
       });
+      if (viaS3backer.stats) s3backerStats[job.name] = viaS3backer.stats;
     }
-    await server.close();
-    server = undefined;
-    await exp.close();
+    load.after = loadavg()[0];
   } finally {
-    await server?.close();
-    await exec('umount', [mnt]).catch(() => undefined);
-    s3backer?.kill();
+    nbd?.kill();
+    await s3backer?.kill();
     await runtime.stop();
     clients.destroy();
     await stack.stop();
@@ -173,9 +288,25 @@ export async function nbdBench(quick = false) {
   const results = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(results, { recursive: true });
   const out = join(results, `nbd-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const s3backerSettings = s3backerArgs.filter((a) => /^--(blockSize|size|blockCache)/.test(a));
   writeFileSync(
     out,
-    `${JSON.stringify({ at: new Date().toISOString(), quick, sizeBytes, blockSize: BLOCK, rows }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        quick,
+        sizeBytes,
+        blockSize: BLOCK,
+        measures:
+          'bytes fio moved / seconds from starting fio on a fresh mount until everything is stored and the server exited; iodepth 1, one job',
+        s3backer: s3backerSettings,
+        loadAverage1m: load,
+        rows,
+        s3backerStats,
+      },
+      null,
+      2,
+    )}\n`,
   );
   return rows;
 }

@@ -11,6 +11,13 @@ import { DEFAULT_BUFFER_BYTES, WriteBackBuffer, type WriteBackOptions } from './
  */
 export const DEFAULT_FLUSH_DELAY_MS = 100;
 
+/**
+ * Chunks handed to the gateway at once. A chunk holds its slot through its PUT and the
+ * publishing of its change record (up to the gateway's linger), so there are twice as many
+ * slots as PUTs worth having in flight against one endpoint.
+ */
+export const DEFAULT_STORE_CONCURRENCY = 32;
+
 export function blockSizeOf(volume: Volume): BlockExport['blockSize'] {
   return { minimum: 1, preferred: 4096, maximum: Math.min(MAX_REQUEST_BYTES, volume.sizeBytes) };
 }
@@ -43,7 +50,12 @@ export class GatewayExport implements BlockExport {
         store: (index, data) => gateway.write(volume.id, index * volume.chunkSizeBytes, data),
         assertWritable: () => gateway.assertWritable(),
       },
-      { bufferBytes: DEFAULT_BUFFER_BYTES, flushDelayMs: DEFAULT_FLUSH_DELAY_MS, ...options },
+      {
+        bufferBytes: DEFAULT_BUFFER_BYTES,
+        concurrency: DEFAULT_STORE_CONCURRENCY,
+        flushDelayMs: DEFAULT_FLUSH_DELAY_MS,
+        ...options,
+      },
     );
   }
 

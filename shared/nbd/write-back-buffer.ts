@@ -17,7 +17,7 @@ export interface ChunkBackend {
 export interface WriteBackOptions {
   /** Memory for buffered chunks; a write that needs more waits for the flusher. */
   bufferBytes: number;
-  /** Chunks stored at once by the flusher. */
+  /** Chunks stored at once by the flusher (16 unless given). */
   concurrency?: number;
   /** How long a dirty chunk may wait for more writes before the flusher stores it unasked. */
   flushDelayMs?: number;
@@ -40,6 +40,12 @@ interface Entry {
    */
   storing: boolean;
   dirtySince: number;
+  /**
+   * Set while the stored bytes of a partly written chunk are being read: writes are applied
+   * (and acknowledged) meanwhile, and the ranges they wrote are kept so the stored bytes fill
+   * only the rest. The chunk is neither read nor stored before it settles.
+   */
+  base?: { ready: Promise<void>; written: [number, number][] };
   waiters: { version: number; resolve(): void; reject(e: Error): void }[];
 }
 
@@ -55,8 +61,9 @@ export function exportErrorOf(e: unknown): ExportError {
 
 /**
  * A bounded write-back cache of whole chunks. A write is acknowledged once it is applied to
- * its chunks in memory (a partial chunk is read once, then merged); rewrites coalesce; a
- * background flusher stores dirty chunks. `flush()` resolves once every write acknowledged
+ * its chunks in memory (a partial chunk's stored bytes are read once, in the background, and
+ * merged under the writes before it is read or stored); rewrites coalesce; a background
+ * flusher stores dirty chunks. `flush()` resolves once every write acknowledged
  * before it is stored. After a backend failure every operation fails: acknowledged writes
  * that were not flushed may be lost, as with a disk's volatile cache.
  */
@@ -92,20 +99,37 @@ export class WriteBackBuffer {
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.assertAlive();
     const out = new Uint8Array(length);
-    const spans = this.spans(offset, length);
     await Promise.all(
-      spans.map(async (span) => {
-        const pending = this.loading.get(span.index);
-        const entry = this.entries.get(span.index) ?? (pending && (await pending));
-        const body = entry ? entry.data : await this.backend.load(span.index);
-        if (body)
+      this.spans(offset, length).map((span) =>
+        this.withChunkToRead(span.index, (body) =>
           out.set(
             body.subarray(span.start, Math.min(body.length, span.start + span.length)),
             span.dataOffset,
-          );
-      }),
+          ),
+        ),
+      ),
     );
     return out;
+  }
+
+  /**
+   * Runs `use` on the chunk's bytes in the tick they are found. A chunk not in memory is read
+   * once however many reads want it, and kept as a clean entry when there is free or clean
+   * memory for it, so rereads cost no GET; a read never waits for the flusher to make room.
+   */
+  private async withChunkToRead(index: number, use: (body: Uint8Array) => void): Promise<void> {
+    const found = this.entries.get(index);
+    if (found && !found.base) {
+      this.touch(found);
+      return use(found.data);
+    }
+    if (found?.base) {
+      await found.base.ready;
+      return use((this.entries.get(index) ?? found).data);
+    }
+    const entry = await (this.loading.get(index) ?? this.load(index, true, true));
+    this.assertAlive();
+    use((this.entries.get(index) ?? entry).data);
   }
 
   write(offset: number, data: Uint8Array, fua: boolean): Promise<void> {
@@ -179,6 +203,7 @@ export class WriteBackBuffer {
         // Acknowledging is promising to store: not once the lease can no longer be relied on.
         this.assertWritable();
         change(entry.data, span.start, span);
+        entry.base?.written.push([span.start, span.start + span.length]);
         entry.version++;
         if (!this.dirty.has(entry.index)) entry.dirtySince = this.now();
         this.dirty.add(entry.index);
@@ -208,13 +233,21 @@ export class WriteBackBuffer {
     throw new ExportError('EIO', `chunk ${index} kept being evicted`);
   }
 
-  private load(index: number, needsBase: boolean): Promise<Entry> {
+  /** `forRead`: the entry is kept only if memory is free or clean now (else it is returned unkept). */
+  /**
+   * `forRead`: the stored bytes are read before the entry is made, and it is kept only if
+   * memory is free or clean now (else it is returned unkept). A write's entry is made at once;
+   * when `needsBase`, the stored bytes are read in the background (see Entry.base).
+   */
+  private load(index: number, needsBase: boolean, forRead = false): Promise<Entry> {
     const length = this.chunkLength(index);
     const promise = (async () => {
-      await this.reserve(length);
+      let kept = true;
+      if (forRead) kept = this.tryReserve(length);
+      else await this.reserve(length);
       try {
         const data = new Uint8Array(length);
-        if (needsBase) {
+        if (forRead) {
           const stored = await this.backend.load(index);
           if (stored) data.set(stored.subarray(0, length));
         }
@@ -229,10 +262,11 @@ export class WriteBackBuffer {
           dirtySince: 0,
           waiters: [],
         };
-        this.entries.set(index, entry);
+        if (needsBase && !forRead) this.fetchBase(entry);
+        if (kept) this.entries.set(index, entry);
         return entry;
       } catch (e) {
-        this.release(length);
+        if (kept) this.release(length);
         throw exportErrorOf(e);
       } finally {
         this.loading.delete(index);
@@ -242,6 +276,37 @@ export class WriteBackBuffer {
     return promise;
   }
 
+  /**
+   * Reads the chunk's stored bytes under the writes applied meanwhile. A write is acknowledged
+   * before they arrive, so failing to read them fails the buffer as a failed store does.
+   */
+  private fetchBase(entry: Entry): void {
+    const written: [number, number][] = [];
+    const ready = this.backend.load(entry.index).then(
+      (stored) => {
+        entry.base = undefined;
+        if (stored) {
+          let from = 0;
+          for (const [start, end] of written.sort((a, b) => a[0] - b[0])) {
+            if (start > from) entry.data.set(stored.subarray(from, Math.min(start, stored.length)), from);
+            from = Math.max(from, end);
+          }
+          if (from < entry.data.length) {
+            entry.data.set(stored.subarray(from, Math.min(entry.data.length, stored.length)), from);
+          }
+        }
+        this.pump();
+      },
+      (e) => {
+        const error = exportErrorOf(e);
+        this.fail(error);
+        throw error;
+      },
+    );
+    ready.catch(() => undefined);
+    entry.base = { ready, written };
+  }
+
   /** Most recently used last, so eviction takes the least recently used clean chunk. */
   private touch(entry: Entry): void {
     this.entries.delete(entry.index);
@@ -249,23 +314,29 @@ export class WriteBackBuffer {
   }
 
   private async reserve(length: number): Promise<void> {
-    // Bounded by the buffer: every round either frees a chunk, or waits for the flusher.
+    // Bounded by the buffer: every round either takes the memory, or waits for the flusher.
     for (;;) {
       this.assertAlive();
-      if (this.used === 0 || this.used + length <= this.opts.bufferBytes) {
-        this.used += length;
-        return;
-      }
-      if (this.evictOne()) continue;
+      if (this.tryReserve(length)) return;
       for (const index of this.dirty) this.urgent.add(index);
       this.pump();
       await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
     }
   }
 
+  /** Takes free memory, evicting clean chunks for it; false when only dirty ones are left. */
+  private tryReserve(length: number): boolean {
+    // Bounded: every round evicts a chunk.
+    while (this.used !== 0 && this.used + length > this.opts.bufferBytes) {
+      if (!this.evictOne()) return false;
+    }
+    this.used += length;
+    return true;
+  }
+
   private evictOne(): boolean {
     for (const entry of this.entries.values()) {
-      if (entry.stored === entry.version && entry.waiters.length === 0) {
+      if (entry.stored === entry.version && entry.waiters.length === 0 && !entry.base) {
         this.entries.delete(entry.index);
         this.release(entry.data.length);
         return true;
@@ -302,13 +373,13 @@ export class WriteBackBuffer {
     const due = (): Entry | undefined => {
       for (const index of this.urgent) {
         const e = this.entries.get(index);
-        if (e?.storing && this.dirty.has(index)) continue;
+        if ((e?.storing || e?.base) && this.dirty.has(index)) continue;
         this.urgent.delete(index);
         if (e && this.dirty.has(index)) return e;
       }
       for (const index of this.dirty) {
         const e = this.entries.get(index);
-        if (!e || e.storing) continue;
+        if (!e || e.storing || e.base) continue;
         if (now - e.dirtySince >= this.flushDelayMs) return e;
         nextDue = Math.min(nextDue, e.dirtySince + this.flushDelayMs);
         break;
