@@ -10,7 +10,7 @@ export interface SoakArgs {
   path?: string;
   topology: Topology;
   kinds: WriteKind[];
-  faults: 'all' | 'original';
+  faults: FaultSet;
   shrinkBudgetSeconds: number;
   maxShrinks: number;
   retries: number;
@@ -19,13 +19,18 @@ export interface SoakArgs {
   quiet: boolean;
 }
 
+/** `original`: the first seeds' steps; `later`: those and the faults added next; `roles`: those and the role steps; `all`: everything. */
+export const FAULT_SETS = ['all', 'original', 'later', 'roles'] as const;
+export type FaultSet = (typeof FAULT_SETS)[number];
+
 const SEED_RANGE = /^(\d+)\.\.(\d+)$/;
 const MAX_SEEDS = 10_000;
 
 /**
  * `--seed N` or `--seeds A..B` / `--seeds A,B,C`; `--steps K`; `--runs R` (runs per seed);
- * `--path P`; `--topology per-site|shared`; `--kinds a,b`; `--faults all|original` (`original`
- * replays seeds recorded before the later faults were added); `--shrink-budget-seconds S`,
+ * `--path P`; `--topology per-site|shared`; `--kinds a,b`; `--faults all|original|later|roles`
+ * (`original` replays seeds recorded before the later faults were added, `later` those recorded
+ * before the role steps); `--shrink-budget-seconds S`,
  * `--max-shrinks N`, `--retries R` (bounds of the shrinking); `--max-minutes M`; `--json`; `--quiet`.
  */
 export function parseSoakArgs(argv: string[]): SoakArgs {
@@ -44,8 +49,8 @@ export function parseSoakArgs(argv: string[]): SoakArgs {
   const kinds = (get('kinds') ?? WRITE_KINDS.join(',')).split(',') as WriteKind[];
   const unknown = kinds.find((k) => !WRITE_KINDS.includes(k));
   if (unknown || kinds.length === 0) throw new Error(`--kinds takes some of ${WRITE_KINDS.join(',')}`);
-  const faults = get('faults') ?? 'all';
-  if (faults !== 'all' && faults !== 'original') throw new Error('--faults is all or original');
+  const faults = (get('faults') ?? 'all') as FaultSet;
+  if (!FAULT_SETS.includes(faults)) throw new Error(`--faults is one of ${FAULT_SETS.join(', ')}`);
   const path = get('path');
   if (path !== undefined && !/^\d+(:\d+)*$/.test(path)) throw new Error(`--path is like 0:3:1, got ${path}`);
   const seeds = parseSeeds(get('seeds'), int('seed', Date.now() % 2 ** 31));
@@ -94,13 +99,13 @@ export function replayCommand(a: {
   steps: number;
   topology: Topology;
   kinds?: WriteKind[];
-  faults?: 'all' | 'original';
+  faults?: FaultSet;
   retries: number;
 }): string {
   const parts = ['npm run soak --', `--seed ${a.seed}`, `--path ${a.path}`, `--steps ${a.steps}`];
   if (a.topology !== 'per-site') parts.push(`--topology ${a.topology}`);
   if (a.kinds && a.kinds.join(',') !== WRITE_KINDS.join(',')) parts.push(`--kinds ${a.kinds.join(',')}`);
-  if (a.faults === 'original') parts.push('--faults original');
+  if (a.faults && a.faults !== 'all') parts.push(`--faults ${a.faults}`);
   parts.push(`--retries ${a.retries}`);
   return parts.join(' ');
 }

@@ -1,6 +1,6 @@
 import { parseSoakArgs } from './args';
-import { laterFaults } from './commands';
 import { FaultCounts } from './fault-counts';
+import { faultsOf } from './role-commands';
 import { formatResult, runSoak, type SoakResult } from './run';
 import { SoakStack } from './system';
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
         path: o.path,
         kinds: o.kinds,
         faults: o.faults,
-        extra: o.faults === 'all' ? laterFaults() : [],
+        extra: faultsOf(o.faults),
         shrinkBudgetMs: o.shrinkBudgetSeconds * 1000,
         maxShrinks: o.maxShrinks,
         retries: o.retries,

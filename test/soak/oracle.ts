@@ -52,7 +52,8 @@ export interface Violation {
     | 'sync-stuck'
     | 'sync-failed-without-reason'
     | 'rp-unreadable'
-    | 'write-stuck';
+    | 'write-stuck'
+    | 'role-epoch';
   step: number;
   detail: string;
 }

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { Topology } from '../../local/stack';
 import { resumeGroup } from '../../shared/usecases/groups';
 import { startSync } from '../../shared/usecases/sync/index';
+import type { FaultSet } from './args';
 import { replayCommand } from './args';
 import { type SoakCommand, soakCommands, type WriteKind } from './commands';
 import { FaultCounts } from './fault-counts';
@@ -22,7 +23,7 @@ export interface SoakOptions {
   /** The write kinds drawn (all by default); leaving one out helps look past a known bug. */
   kinds?: WriteKind[];
   /** Named in the replay command only: which fault set `extra` is. */
-  faults?: 'all' | 'original';
+  faults?: FaultSet;
   /** How long a sync may take to end once every fault is healed. */
   endBoundMs?: number;
   /** fast-check's path of one case of the seed: runs that case alone (up to `retries` times), no shrinking. */

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Topology } from '../../local/stack';
+import type { FaultSet } from './args';
 import { laterFaults, type WriteKind } from './commands';
+import { faultsOf } from './role-commands';
 import { formatResult, runSoak } from './run';
 import { SoakStack } from './system';
 
@@ -10,6 +12,9 @@ interface Case {
   kinds?: WriteKind[];
   /** Draws the later faults too (abort, killed drivers and ingest workers, stalls). */
   later?: boolean;
+  /** Draws this fault set instead (`later` left out); fewer steps, as the role steps take longer. */
+  faults?: FaultSet;
+  steps?: number;
   found: string;
 }
 
@@ -24,6 +29,13 @@ const CASES: Record<Topology, Case[]> = {
       seed: 7,
       later: true,
       found: 'none: sync abort, killed drivers and ingest workers, link stalls past the lease',
+    },
+    {
+      seed: 1,
+      faults: 'roles',
+      steps: 30,
+      found:
+        'none: site losses (forced promotion, the return) and planned role changes among the other faults',
     },
     { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
     {
@@ -61,14 +73,15 @@ for (const topology of Object.keys(CASES) as Topology[]) {
     }, 90_000);
 
     it.each(CASES[topology])(
-      `seed $seed, ${STEPS} steps: RPs are causally closed images holding every acknowledged write, deltas only, syncs end (once found: $found)`,
-      async ({ seed, kinds, later }) => {
-        const extra = later ? laterFaults() : [];
+      `seed $seed, up to ${STEPS} steps: RPs are causally closed images holding every acknowledged write, deltas only, syncs end (once found: $found)`,
+      async ({ seed, kinds, later, faults, steps }) => {
+        const extra = faults ? faultsOf(faults) : later ? laterFaults() : [];
         const result = await runSoak(stack, topology, {
           seed,
-          steps: STEPS,
+          steps: steps ?? STEPS,
           kinds,
           extra,
+          faults,
           endBoundMs: 60_000,
         });
         expect(result.violations, formatResult(result)).toEqual([]);
