@@ -58,7 +58,9 @@ for (const file of ordered) {
   writeFileSync(tmp, file.contents);
   renameSync(tmp, file.path);
 }
-writeFileSync(join(outdir, 'meta.json'), JSON.stringify(metafile));
+const meta = join(outdir, 'meta.json');
+writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify(metafile));
+renameSync(`${meta}.${process.pid}.tmp`, meta);
 const current = new Set(outputFiles.map((f) => basename(f.path)));
 for (const name of readdirSync(outdir)) {
   if (name.startsWith('chunk-') && !current.has(name)) rmSync(join(outdir, name), { force: true });
