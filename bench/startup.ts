@@ -1,13 +1,17 @@
 /**
- * Startup of `volmirror --help`: the built CLI (what `bin` runs) against the CLI loaded from
- * TypeScript through tsx (what `bin` ran before the build step), side by side, runs
- * interleaved so that machine load hits both alike. Bare `node -e 0` is the floor.
+ * Startup of `volmirror --help`: the built CLI (what `bin` runs: an entry that loads each
+ * command's implementation on demand) against the same sources built into one bundle (the
+ * build before code splitting, which parsed the AWS SDK and the local stack at every start)
+ * and against the CLI loaded from TypeScript through tsx, side by side, runs interleaved so
+ * that machine load hits all alike. Bare `node -e 0` is the floor.
  *   npm run bench -- --only startup
  */
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildSync } from 'esbuild';
 import { ROOT } from '../local/emulator';
 
 const RUNS = 11;
@@ -17,9 +21,37 @@ interface Entry {
   args: string[];
 }
 
-const ENTRIES: Entry[] = [
+/**
+ * The CLI as one bundle in a scratch package (package.json beside dist/, where the CLI reads
+ * its version): esbuild without splitting inlines every dynamic import.
+ */
+function buildSingleBundle(): string {
+  const pkg = mkdtempSync(join(tmpdir(), 'volmirror-bundle-'));
+  copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+  mkdirSync(join(pkg, 'dist'));
+  const outfile = join(pkg, 'dist', 'volmirror.mjs');
+  buildSync({
+    absWorkingDir: ROOT,
+    entryPoints: ['cli/main.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+  });
+  return outfile;
+}
+
+const entries = (bundle: string): Entry[] => [
   { name: 'node -e 0 (floor)', args: ['-e', '0'] },
   { name: 'built: bin/volmirror.mjs --help', args: [join(ROOT, 'bin', 'volmirror.mjs'), '--help'] },
+  { name: 'single bundle (before splitting) --help', args: [bundle, '--help'] },
   {
     name: 'tsx: --import tsx cli/main.ts --help',
     args: ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), '--help'],
@@ -61,18 +93,27 @@ function once(entry: Entry): { wallMs: number; cpuMs?: number } {
 
 export function cliStartup(runs = RUNS): Record<string, string | number>[] {
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-cli.mjs')], { stdio: 'inherit' });
-  const samples = new Map(ENTRIES.map((e) => [e.name, { wall: [] as number[], cpu: [] as number[] }]));
+  const bundle = buildSingleBundle();
+  try {
+    return measure(entries(bundle), runs);
+  } finally {
+    rmSync(join(bundle, '..', '..'), { recursive: true, force: true });
+  }
+}
+
+function measure(list: Entry[], runs: number): Record<string, string | number>[] {
+  const samples = new Map(list.map((e) => [e.name, { wall: [] as number[], cpu: [] as number[] }]));
   // One warm-up each (disk cache), then interleaved runs.
-  for (const e of ENTRIES) once(e);
+  for (const e of list) once(e);
   for (let i = 0; i < runs; i++) {
-    for (const e of ENTRIES) {
+    for (const e of list) {
       const { wallMs, cpuMs } = once(e);
       const s = samples.get(e.name);
       s?.wall.push(wallMs);
       if (cpuMs !== undefined) s?.cpu.push(cpuMs);
     }
   }
-  return ENTRIES.map((e) => {
+  return list.map((e) => {
     const s = samples.get(e.name) ?? { wall: [], cpu: [] };
     return {
       entry: e.name,

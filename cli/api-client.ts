@@ -10,7 +10,6 @@ import type {
   VolumeView,
 } from '../shared/api/schemas/index';
 import { ApiError, CliError } from './errors';
-import { sigv4Signer } from './sigv4';
 
 /** The API's answers, typed by the schemas the API validates and documents them with. */
 export type {
@@ -72,7 +71,12 @@ export class ApiClient {
       const region = env.VOLMIRROR_API_REGION ?? env.AWS_REGION;
       if (!region)
         throw new CliError('VOLMIRROR_API_URL needs VOLMIRROR_API_REGION (or AWS_REGION) for SigV4');
-      return new ApiClient(deployed.replace(/\/+$/, ''), sigv4Signer(region));
+      // The signer (the AWS SDK's credential chain) loads on the first request, not at startup.
+      let signer: Promise<Authorizer> | undefined;
+      return new ApiClient(deployed.replace(/\/+$/, ''), async (method, url, body) => {
+        signer ??= import('./sigv4').then((m) => m.sigv4Signer(region));
+        return (await signer)(method, url, body);
+      });
     }
     const local = loadLocal();
     return new ApiClient(local.apiUrl, async () => ({ authorization: `Bearer ${local.token}` }));

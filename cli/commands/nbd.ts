@@ -5,10 +5,8 @@ import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ROOT } from '../../local/emulator';
 import { isAlive, localHome } from '../../local/local-config';
-import { buildClients } from '../../shared/aws/clients';
-import { buildDeps } from '../../shared/deps';
-import { type OpenedExport, openExport } from '../../shared/nbd/open-export';
-import { type ListenAddress, NbdServer } from '../../shared/nbd/server';
+import type { OpenedExport } from '../../shared/nbd/open-export';
+import type { ListenAddress, NbdServer } from '../../shared/nbd/server';
 import { loadLocal } from '../api-client';
 import { leaf, onInterrupt, secondsArg } from '../command';
 import { CliError } from '../errors';
@@ -90,6 +88,13 @@ function isVolmirror(pid: number): boolean {
  */
 async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
   const local = loadLocal();
+  // Loaded here, not at the top: `volmirror --help` must not parse the AWS SDK.
+  const [{ buildClients }, { buildDeps }, { openExport }, { NbdServer }] = await Promise.all([
+    import('../../shared/aws/clients'),
+    import('../../shared/deps'),
+    import('../../shared/nbd/open-export'),
+    import('../../shared/nbd/server'),
+  ]);
   const clients = buildClients(local.config);
   const deps = buildDeps(local.config, clients);
   const opened: OpenedExport[] = [];

@@ -11,7 +11,7 @@ import {
   readLocalConfig,
   removeLocalConfig,
 } from '../../local/local-config';
-import { killLeftoverEmulators, runUp, type UpInfo } from '../../local/up';
+import type { UpInfo } from '../../local/up';
 import { leaf, secondsArg } from '../command';
 import { CliError } from '../errors';
 import { emit, type JsonFlag, run } from '../output';
@@ -71,6 +71,8 @@ function refuseIfRunning(): void {
 
 /** Runs in this process until Ctrl-C (or `volmirror down`). */
 async function upForeground(o: UpFlags): Promise<void> {
+  // The local stack (AWS SDK, API server, runtime) loads only when `up` runs, not for --help.
+  const { runUp } = await import('../../local/up');
   const running = await runUp({ endpoint: o.endpoint, topology: o.topology });
   // An unexpected crash must not leave emulators behind.
   const crash = (e: unknown) => {
@@ -193,6 +195,7 @@ async function down(o: JsonFlag & { timeout?: number }): Promise<void> {
       await waitGone(pid, 5000);
     }
   }
+  const { killLeftoverEmulators } = await import('../../local/up');
   const killed = killLeftoverEmulators(local.emulatorPids ?? []);
   if (readLocalConfig()?.pid === pid) removeLocalConfig();
   emit(

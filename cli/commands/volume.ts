@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import { ApiClient, seg, type VolumeView } from '../api-client';
 import { leaf, sizeArg } from '../command';
-import { resolveVolume, withDeps } from '../data-plane';
 import { CliError } from '../errors';
 import { emit, fields, formatBytes, type JsonFlag, run, table } from '../output';
-import { hashVolume, readVolumeToFile, writeFileToVolume } from '../transfer';
+
+/**
+ * The data plane (AWS SDK clients, the gateway) of write, read and checksum: loaded when one
+ * of them runs, so that `volmirror --help` and the API-only commands do not parse it.
+ */
+const dataPlane = () => Promise.all([import('../data-plane'), import('../transfer')]);
 
 export function describeVolume(v: VolumeView): string {
   return fields([
@@ -87,6 +91,7 @@ export function registerVolume(program: Command): void {
     .option('--offset <offset>', 'byte offset in the volume (bytes or a unit, e.g. 1MiB)', sizeArg, 0)
     .action(
       run(async (ref: string, o: JsonFlag & { file: string; offset: number }) => {
+        const [{ resolveVolume, withDeps }, { writeFileToVolume }] = await dataPlane();
         const r = await withDeps(async (deps) =>
           writeFileToVolume(deps, await resolveVolume(deps, ref), o.file, o.offset, o),
         );
@@ -117,6 +122,7 @@ export function registerVolume(program: Command): void {
           if (o.out === '-' && o.json) {
             throw new CliError('--out - sends the volume bytes to stdout, so it cannot be used with --json');
           }
+          const [{ resolveVolume, withDeps }, { readVolumeToFile }] = await dataPlane();
           const r = await withDeps(async (deps) =>
             readVolumeToFile(
               deps,
@@ -141,6 +147,7 @@ export function registerVolume(program: Command): void {
     .option('--recovery-point <rp>', 'checksum the image of this committed recovery point')
     .action(
       run(async (ref: string, o: JsonFlag & { recoveryPoint?: string }) => {
+        const [{ resolveVolume, withDeps }, { hashVolume }] = await dataPlane();
         const r = await withDeps(async (deps) =>
           hashVolume(deps, await resolveVolume(deps, ref), o.recoveryPoint, o),
         );
