@@ -100,7 +100,8 @@ export function monitoringSuite(s: Synthesized): void {
         const entry = Object.entries(resourcesOf(template, 'AWS::IAM::Policy')).find(([id]) =>
           id.startsWith(`${fn}FunctionRoleDefaultPolicy`),
         );
-        return (entry?.[1].Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+        if (!entry) throw new Error(`no default policy for the ${role} function`);
+        return (entry[1].Properties.PolicyDocument as { Statement: Statement[] }).Statement;
       };
       const grantOf = (role: string, action: string) =>
         statementsOf(role)
