@@ -90,7 +90,12 @@ describe('status: member failure and resync policies', () => {
     const failed = events.find((e) => e.kind === 'member-failed');
     expect(failed?.severity).toBe('error');
     expect(failed?.message).toContain(g.primaries[1]);
-    expect(events.some((e) => e.kind === 'sync-failed' && e.message.includes(syncId))).toBe(true);
+    // The job reads failed first; its event follows the failed sync's clean-up.
+    await waitFor('the sync-failed event', async () =>
+      (await listEvents(harness.deps, g.groupId)).some(
+        (e) => e.kind === 'sync-failed' && e.message.includes(syncId),
+      ),
+    );
     await expect(startSync(harness.deps, g.groupId)).rejects.toMatchObject({ code: 'wrong-state' });
 
     // The rest of the deployment keeps running.

@@ -163,16 +163,16 @@ export async function failSync(
   // Failed already: finish what a process killed midway through this left undone.
   const ended = failed ?? (await deps.table.get<FailedJob>(keys.sync(job.groupId, job.id)));
   if (ended?.state !== 'failed') return 'done';
-  // Recorded by every call that finds the job failed, under one key: a call killed before or
-  // during the clean-up below leaves the event to the retry, which writes the same item.
-  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${ended.error ?? why}`, {
-    at: ended.failedAt ?? isoNow(deps),
-    id: job.id,
-  });
   // Before the tasks go: they record the chunk versions the sync's copies made.
   if (group && ended.unpublished) await discardUncommitted(deps, group, job);
   await deps.table.deleteMany(await deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff'));
   await unpauseGroup(deps, job.groupId);
+  // After the clean-up, so the event means the sync is wholly ended; recorded by every call that
+  // finds the job failed, under one key, so a call killed in the clean-up leaves it to the retry.
+  await recordEvent(deps, job.groupId, event, 'error', `sync ${job.id} failed: ${ended.error ?? why}`, {
+    at: ended.failedAt ?? isoNow(deps),
+    id: job.id,
+  });
   if (group) await closeOpenSync(deps, group, job.id);
   return 'done';
 }
