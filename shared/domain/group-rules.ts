@@ -103,7 +103,8 @@ export function syncDue(group: Group, now: number): boolean {
 export function checkBacklogLimit(input: unknown, current?: number): number | undefined {
   if (input === undefined) return current;
   if (input === null) return undefined;
-  if (typeof input !== 'number' || !Number.isInteger(input) || input < 1) {
+  // Safe integers only: a larger number cannot be stored exactly (schemathesis sent 2.3e157).
+  if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 1) {
     throw badInput('backlogLimitBytes must be a positive whole number of bytes', 'bad-backlog-limit');
   }
   return input;

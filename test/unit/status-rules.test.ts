@@ -53,7 +53,7 @@ describe('status: alert rules', () => {
     expect(checkBacklogLimit(undefined, 5)).toBe(5);
     expect(checkBacklogLimit(null, 5)).toBeUndefined();
     expect(checkBacklogLimit(4096)).toBe(4096);
-    for (const bad of [0, -1, 2.5, '1GiB', true])
+    for (const bad of [0, -1, 2.5, '1GiB', true, 2.325448678553386e157, Number.MAX_SAFE_INTEGER + 1])
       expect(() => checkBacklogLimit(bad)).toThrow(/backlogLimitBytes/);
   });
 });
