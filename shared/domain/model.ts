@@ -110,6 +110,11 @@ export interface Group {
    * Changed only by conditional writes over the whole map, which expiry's unlisting checks too.
    */
   clones?: Record<string, number>;
+  /**
+   * When each pin was written (clone volume id -> ISO time), in the same write as the pin: a
+   * pin whose clone volume is missing past a grace is a leak of a crashed create or delete.
+   */
+  clonesPinnedAt?: Record<string, string>;
   /** Highest RP number ever reserved or committed; RP numbers only grow. */
   rpCounter: number;
   /**

@@ -17,6 +17,11 @@ export interface SourcedRef {
 
 const PIN_ATTEMPTS = 8;
 const NAME_MAX = 63;
+/**
+ * How long a pin may lack its clone volume before it counts as leaked: a clone creation writes
+ * its volumes within one API request, far shorter than this (a Lambda runs 15 minutes at most).
+ */
+export const PIN_GRACE_MS = 15 * 60_000;
 
 /**
  * Clones every pair of a committed RP: per pair a new volume at the RP's secondary site, in
@@ -81,6 +86,27 @@ function withoutPins(pins: Record<string, number>, ids: string[]): Record<string
   return Object.fromEntries(Object.entries(pins).filter(([id]) => !ids.includes(id)));
 }
 
+/**
+ * Drops the pins a crashed clone creation (after its pin, before its volumes) or deletion
+ * (after its volume delete, before its unpin) left: a pin whose clone volume does not exist
+ * and that is older than PIN_GRACE_MS, so an RP is never kept forever for a clone that is not
+ * there. Bounded: one volume read per pin, one conditional group write.
+ */
+export async function dropLeakedPins(deps: Deps, group: Group): Promise<number> {
+  const pins = group.clones ?? {};
+  const now = deps.now();
+  const leaked: string[] = [];
+  for (const id of Object.keys(pins)) {
+    const at = group.clonesPinnedAt?.[id];
+    // A pin without its time predates it: its creation is long over.
+    if (at !== undefined && now - Date.parse(at) < PIN_GRACE_MS) continue;
+    if (!(await deps.table.get<Volume>(keys.volume(id)))) leaked.push(id);
+  }
+  if (leaked.length === 0) return 0;
+  await changePins(deps, group.id, (current) => withoutPins(current, leaked));
+  return leaked.length;
+}
+
 /** The condition that the group's pins are still `pins` as read (expiry's unlisting uses it too). */
 export function pinsUnchanged(pins: Record<string, number> | undefined): {
   expr: string;
@@ -112,10 +138,16 @@ async function changePins(
     if (pinned && !(group.recoveryPoints ?? []).includes(pinned.number))
       throw notFound('recovery-point', pinned.id);
     const next = change(group.clones ?? {});
+    const at = isoNow(deps);
+    const pinnedAt = Object.fromEntries(
+      Object.keys(next).map((id) => [id, group.clonesPinnedAt?.[id] ?? at]),
+    );
     const same = pinsUnchanged(group.clones);
     const ok = await deps.table.update(
       keys.group(groupId),
-      Object.keys(next).length === 0 ? { remove: ['clones'] } : { set: { clones: next } },
+      Object.keys(next).length === 0
+        ? { remove: ['clones', 'clonesPinnedAt'] }
+        : { set: { clones: next, clonesPinnedAt: pinnedAt } },
       pinned
         ? {
             expr: `${same.expr} AND contains(recoveryPoints, :n)`,

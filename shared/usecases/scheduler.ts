@@ -4,6 +4,7 @@ import { syncDue } from '../domain/group-rules';
 import type { Group } from '../domain/model';
 import { raiseAndClearAlerts } from './alerts';
 import { checkBacklogOverflow } from './backlog';
+import { dropLeakedPins } from './clones';
 import { backlogBytes, loadPairs } from './groups';
 import { settleMemberChange } from './pairs';
 import { autoResume, needsScanResync } from './resync';
@@ -52,6 +53,8 @@ async function tickGroup(deps: Deps, group: Group, now: number, result: TickResu
     result.errors.push({ groupId: group.id, error: `alerts: ${e.message ?? String(e)}` });
   });
   await checkBacklogOverflow(deps, group);
+  // A crashed clone create or delete leaves a pin that would keep its RP forever.
+  if (group.clones) await dropLeakedPins(deps, group);
   if (group.activeSync) result.active.push({ groupId: group.id, syncId: group.activeSync.id });
   if (group.preserveWrites && !group.roleChange) {
     // Until the old primary's site answers, this throws and the next tick tries again.
