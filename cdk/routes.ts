@@ -42,6 +42,7 @@ export const ROUTES: Route[] = [
   { method: 'POST', path: '/groups/{groupId}/role', body: RoleBody },
   { method: 'GET', path: '/groups/{groupId}/recovery-points' },
   { method: 'POST', path: '/groups/{groupId}/recovery-points/{rpId}/clones' },
+  { method: 'DELETE', path: '/groups/{groupId}/recovery-points/{rpId}' },
   { method: 'GET', path: '/groups/{groupId}/events' },
 ];
 

@@ -41,4 +41,17 @@ export function registerRp(program: Command): void {
       );
     }),
   );
+
+  leaf(
+    rp,
+    'remove <group> <rp>',
+    'remove a preserved-writes item and the data only it holds (committed RPs expire on their own)',
+  ).action(
+    run(async (ref: string, rpId: string, o: JsonFlag) => {
+      const api = ApiClient.fromLocal();
+      const groupId = await api.groupId(ref);
+      await api.delete(`/groups/${seg(groupId)}/recovery-points/${seg(rpId)}`);
+      emit(o, { groupId, recoveryPointId: rpId, removed: true }, () => `${rpId} removed from ${groupId}`);
+    }),
+  );
 }

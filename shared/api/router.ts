@@ -14,6 +14,7 @@ import {
   suspendGroup,
 } from '../usecases/groups';
 import { addPair, removePair } from '../usecases/pairs';
+import { removePreservedWrites } from '../usecases/preserved-writes';
 import { listRecoveryPoints } from '../usecases/recovery-points';
 import { requestRoleChange } from '../usecases/roles';
 import { abortSync, getSync, startSync } from '../usecases/sync/index';
@@ -304,6 +305,17 @@ export const ROUTES: Route[] = [
       response: S.Clones,
     },
     (d, p) => cloneRecoveryPoint(d, p.groupId, p.rpId),
+  ),
+  def(
+    {
+      method: 'DELETE',
+      pattern: '/groups/{groupId}/recovery-points/{rpId}',
+      summary:
+        'Remove a preserved-writes item and the chunk versions only it holds (committed RPs are refused)',
+      status: 204,
+      params: S.RecoveryPointParams,
+    },
+    (d, p) => removePreservedWrites(d, p.groupId, p.rpId),
   ),
   def(
     {
