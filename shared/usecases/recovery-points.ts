@@ -7,6 +7,7 @@ import { releasedVersions } from '../domain/manifest';
 import type { Group, RecoveryPoint } from '../domain/model';
 import { pinnedRecoveryPoints, pinsUnchanged } from './clones';
 import { loadGroup } from './groups';
+import { dropRemovedPairManifests } from './orphans';
 
 export interface RecoveryPointView {
   id: string;
@@ -117,8 +118,11 @@ async function purge(
   const primarySite = old.site === group.secondarySite ? group.primarySite : group.secondarySite;
   for (const v of old.volumes) {
     const successor = next.volumes.find((n) => n.pairId === v.pairId);
-    if (!successor) continue;
     const before = previous?.volumes.find((p) => p.pairId === v.pairId);
+    if (!successor) {
+      await dropRemovedPairManifests(deps, group, old, v, before);
+      continue;
+    }
     // Per volume, not per side: after a flip a neighbour holds the same volume on the other side.
     const keyIn = (ref: typeof v | undefined, volumeId: string) =>
       ref?.primaryVolumeId === volumeId
