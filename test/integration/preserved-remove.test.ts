@@ -1,5 +1,11 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../../local/emulator';
+import { writeLocalConfig } from '../../local/local-config';
 import { route } from '../../shared/api/router';
 import { groupPartition, keys } from '../../shared/aws/keys';
 import { chunkKey } from '../../shared/domain/chunks';
@@ -14,6 +20,7 @@ import {
   mirroredGroup,
   openGateway,
   randomBytesOf,
+  startApi,
   startHarness,
   startRuntime,
   syncAndWait,
@@ -23,16 +30,53 @@ import { readAll } from '../support/workload';
 
 const CHUNK = 64 * 1024;
 const SIZE = 8 * CHUNK;
+const BIN = join(ROOT, 'bin', 'volmirror.mjs');
+
+function cli(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { AWS_ENDPOINT_URL: _ignored, VOLMIRROR_API_URL: _url, ...env } = process.env;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, timeout: 60_000, env: { ...env, VOLMIRROR_HOME: home } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
 
 describe('removing a preserved-writes item', () => {
   let h: Harness;
+  let home: string;
+  let stopApi: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     h = await startHarness({ retention: 2 });
     startRuntime(h);
+    const api = await startApi(h);
+    stopApi = () => api.server.stop();
+    home = mkdtempSync(join(tmpdir(), 'volmirror-preserved-'));
+    writeLocalConfig(
+      {
+        apiUrl: api.server.url,
+        token: api.token,
+        config: h.stack.config,
+        pid: process.pid,
+        sites: ['east', 'west'],
+        endpoints: {},
+        adminUrl: 'http://127.0.0.1:9',
+        emulatorPids: [],
+        topology: 'per-site',
+        startedAt: new Date().toISOString(),
+      },
+      { VOLMIRROR_HOME: home },
+    );
   });
   afterAll(async () => {
     h?.stack.heal();
+    await stopApi?.();
     await h?.stop();
+    if (home) rmSync(home, { recursive: true, force: true });
   });
 
   const load = async (id: string) => (await h.deps.table.get<Group>(keys.group(id))) as Group;
@@ -94,7 +138,7 @@ describe('removing a preserved-writes item', () => {
   const del = (groupId: string, rpId: string) =>
     route(h.deps, { method: 'DELETE', path: `/groups/${groupId}/recovery-points/${rpId}` });
 
-  it('refuses committed RPs and a pinned item, changing nothing; then deletes the item and the versions only it held', async () => {
+  it('refuses committed RPs and a pinned item (API and CLI), changing nothing; then `rp remove` deletes the item and the versions only it held', async () => {
     const { g, east, west, last, preserved, refs } = await preservedGroup();
     const before = await listRecoveryPoints(h.deps, g.groupId);
     expect(before.map((r) => r.id)).toContain(preserved.id);
@@ -110,7 +154,17 @@ describe('removing a preserved-writes item', () => {
     for (const ref of refs) expect(await versionExists('east', east, ref)).toBe(true);
     await deleteVolume(h.deps, clone.id);
 
-    expect((await del(g.groupId, preserved.id)).status).toBe(204);
+    const refused = await cli(home, ['rp', 'remove', g.groupId, last]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toContain('committed recovery point');
+    const removed = await cli(home, ['rp', 'remove', g.groupId, preserved.id, '--json']);
+    expect(removed.stderr).toBe('');
+    expect(JSON.parse(removed.stdout)).toEqual({
+      groupId: g.groupId,
+      recoveryPointId: preserved.id,
+      removed: true,
+    });
     expect((await listRecoveryPoints(h.deps, g.groupId)).map((r) => r.id)).toEqual(
       before.filter((r) => r.id !== preserved.id).map((r) => r.id),
     );
