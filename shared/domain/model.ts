@@ -2,20 +2,31 @@
 
 export type Role = 'primary' | 'secondary';
 
-export type GroupStatus =
-  | 'optimal'
-  | 'synchronizing-initial'
-  | 'synchronizing-interval'
-  | 'system-suspended'
-  | 'user-suspended'
-  | 'paused'
-  | 'orphan'
-  | 'role-change-pending'
-  | 'role-change-in-progress'
-  | 'role-conflict'
-  | 'failed';
+/** Every group status, as SANtricity names them (API values in kebab-case). */
+export const GROUP_STATUSES = [
+  'optimal',
+  'synchronizing-initial',
+  'synchronizing-interval',
+  'system-suspended',
+  'user-suspended',
+  'paused',
+  'orphan',
+  'role-change-pending',
+  'role-change-in-progress',
+  'role-conflict',
+  'failed',
+] as const;
+export type GroupStatus = (typeof GROUP_STATUSES)[number];
 
-export type PairStatus = 'synchronizing' | 'optimal' | 'incomplete' | 'failed' | 'orphan' | 'stopped';
+export const PAIR_STATUSES = [
+  'synchronizing',
+  'optimal',
+  'incomplete',
+  'failed',
+  'orphan',
+  'stopped',
+] as const;
+export type PairStatus = (typeof PAIR_STATUSES)[number];
 
 export type SyncMode = 'manual' | 'scheduled' | 'continuous';
 export type Priority = 'lowest' | 'low' | 'medium' | 'high' | 'highest';

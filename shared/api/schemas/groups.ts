@@ -1,23 +1,10 @@
 import { z } from 'zod';
 import { checkBacklogLimit, checkSyncSettings, PRIORITIES, SYNC_MODES } from '../../domain/group-rules';
+import { GROUP_STATUSES, PAIR_STATUSES } from '../../domain/model';
 import { count, id, name, site, timestamp } from './fields';
 import { coded, rule } from './rules';
 
 const ROLES = ['primary', 'secondary'] as const;
-const GROUP_STATUSES = [
-  'optimal',
-  'synchronizing-initial',
-  'synchronizing-interval',
-  'system-suspended',
-  'user-suspended',
-  'paused',
-  'orphan',
-  'role-change-pending',
-  'role-change-in-progress',
-  'role-conflict',
-  'failed',
-] as const;
-const PAIR_STATUSES = ['synchronizing', 'optimal', 'incomplete', 'failed', 'orphan', 'stopped'] as const;
 
 const seconds = (description: string) => z.number().int().positive().describe(`${description}, in seconds`);
 
