@@ -307,6 +307,13 @@ export class ChunkStore {
     }
   }
 
+  /** The keys that have a current version under a prefix, in key order. */
+  async *currentKeys(prefix: string): AsyncGenerator<string> {
+    for await (const page of this.versionPages(prefix)) {
+      for (const v of page.Versions ?? []) if (v.IsLatest && v.Key) yield v.Key;
+    }
+  }
+
   /** Removes every version under a prefix: a deleted volume leaves nothing behind. */
   async deleteEverything(prefix: string): Promise<void> {
     for await (const page of this.versionPages(prefix)) {

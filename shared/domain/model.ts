@@ -288,6 +288,8 @@ export interface CollectProgress {
   runs: number;
   /** The only run, when it is small: kept here instead of in S3. */
   inlineRun?: string;
+  /** With inlineRun: the versions its fold superseded, as run lines (see DeltaBuilder.superseded). */
+  inlineSuperseded?: string;
   /** Present once every change batch is in a run: copy tasks are being planned. */
   planning?: PlanProgress;
 }
