@@ -87,6 +87,8 @@ export interface Group {
   thresholds: Thresholds;
   /** Above this many bytes of change records not yet in an RP, per-write tracking stops (resync by scan). */
   backlogLimitBytes?: number;
+  /** Above this age, in seconds, of the oldest change record not yet in an RP, the same. */
+  backlogLimitSeconds?: number;
   /** The open epoch: writes issued now are numbered with it. */
   epoch: number;
   lease?: Lease;

@@ -5,6 +5,7 @@ import {
   type Alert,
   alertsOf,
   checkBacklogLimit,
+  checkBacklogLimitSeconds,
   checkPriority,
   checkResyncPolicy,
   checkSyncSettings,
@@ -51,6 +52,8 @@ export interface GroupView {
   resyncPolicy: Group['resyncPolicy'];
   thresholds: Group['thresholds'];
   backlogLimitBytes?: number;
+  /** Absent: the default, an hour below the change queue's retention. */
+  backlogLimitSeconds?: number;
   lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
   recoveryPointAgeSeconds?: number;
   backlogBytes: number;
@@ -68,6 +71,8 @@ export interface GroupSettingsInput {
   thresholds?: Thresholds;
   /** null removes the limit. */
   backlogLimitBytes?: number | null;
+  /** null goes back to the default (an hour below the change queue's retention). */
+  backlogLimitSeconds?: number | null;
 }
 
 export interface CreateGroupInput extends GroupSettingsInput {
@@ -97,6 +102,10 @@ export async function createGroup(deps: Deps, input: CreateGroupInput): Promise<
     ...(input.backlogLimitBytes !== undefined && {
       backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes),
     }),
+    ...(input.backlogLimitSeconds !== undefined &&
+      input.backlogLimitSeconds !== null && {
+        backlogLimitSeconds: checkBacklogLimitSeconds(input.backlogLimitSeconds),
+      }),
     epoch: 1,
     rpCounter: 0,
     membersVersion: 0,
@@ -143,12 +152,17 @@ export async function patchGroup(deps: Deps, id: unknown, input: GroupSettingsIn
     resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
     thresholds: checkThresholds(input.thresholds, group.thresholds),
   };
-  const limit = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
+  const limits = {
+    backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes),
+    backlogLimitSeconds: checkBacklogLimitSeconds(input.backlogLimitSeconds, group.backlogLimitSeconds),
+  };
+  const unset = (Object.keys(limits) as (keyof typeof limits)[]).filter((k) => limits[k] === undefined);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    limit === undefined
-      ? { set, remove: ['backlogLimitBytes'] }
-      : { set: { ...set, backlogLimitBytes: limit } },
+    {
+      set: { ...set, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) },
+      ...(unset.length > 0 && { remove: unset }),
+    },
     { expr: 'attribute_exists(pk)' },
   );
   if (!updated) throw notFound('group', group.id);
@@ -251,6 +265,7 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
     resyncPolicy: group.resyncPolicy,
     thresholds: group.thresholds,
     ...(group.backlogLimitBytes !== undefined && { backlogLimitBytes: group.backlogLimitBytes }),
+    ...(group.backlogLimitSeconds !== undefined && { backlogLimitSeconds: group.backlogLimitSeconds }),
     ...(group.lastRp && {
       lastRecoveryPoint: {
         id: group.lastRp.id,

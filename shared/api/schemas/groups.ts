@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { checkBacklogLimit, checkSyncSettings, PRIORITIES, SYNC_MODES } from '../../domain/group-rules';
+import {
+  checkBacklogLimit,
+  checkBacklogLimitSeconds,
+  checkSyncSettings,
+  MAX_BACKLOG_LIMIT_SECONDS,
+  PRIORITIES,
+  SYNC_MODES,
+} from '../../domain/group-rules';
 import { count, id, name, site, timestamp } from './fields';
 import { coded, rule } from './rules';
 
@@ -73,6 +80,15 @@ const groupSettings = {
         'above this change backlog, in bytes, the group stops per-write tracking and resyncs by scan',
       ),
   ),
+  backlogLimitSeconds: coded(
+    'bad-backlog-limit',
+    z
+      .number()
+      .check(rule((v: number) => checkBacklogLimitSeconds(v)))
+      .describe(
+        `when the oldest change record not yet in an RP is older than this, in seconds, the group stops per-write tracking and resyncs by scan; 1 to ${MAX_BACKLOG_LIMIT_SECONDS}, an hour below the change queue's retention (default ${MAX_BACKLOG_LIMIT_SECONDS})`,
+      ),
+  ),
 };
 
 export const CreateGroupBody = z
@@ -85,6 +101,7 @@ export const CreateGroupBody = z
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
     backlogLimitBytes: groupSettings.backlogLimitBytes.optional(),
+    backlogLimitSeconds: groupSettings.backlogLimitSeconds.optional(),
   })
   .openapi('CreateGroup', {
     description: 'A new mirror group between two sites',
@@ -102,6 +119,10 @@ export const PatchGroupBody = z
       .nullable()
       .optional()
       .describe('null removes the limit'),
+    backlogLimitSeconds: groupSettings.backlogLimitSeconds
+      .nullable()
+      .optional()
+      .describe('null goes back to the default'),
   })
   .openapi('PatchGroup', {
     description: 'The settings to change; the others stay',
@@ -154,6 +175,11 @@ export const Group = z
       backlogWarningBytes: z.number().int().optional(),
     }),
     backlogLimitBytes: z.number().int().optional(),
+    backlogLimitSeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe(`the backlog age limit, in seconds; absent: the default, ${MAX_BACKLOG_LIMIT_SECONDS}`),
     lastRecoveryPoint: z
       .object({ id: z.string(), cutAt: timestamp('cut'), committedAt: timestamp('committed') })
       .optional(),

@@ -17,6 +17,8 @@ export interface StoredChangeBatch {
   batch: number;
   records: string;
   bytes: number;
+  /** When ingest stored it (ms): the backlog's age is its oldest batch's. */
+  storedAt?: number;
 }
 
 export type StepResult = 'progress' | 'waiting' | 'done';
