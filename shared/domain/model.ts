@@ -223,6 +223,11 @@ export interface SyncPause {
   retries: number;
   /** Epoch-milliseconds of the next attempt. */
   retryAt: number;
+  /**
+   * The user resumed the group during this pause: the resync policy `manual` no longer holds
+   * the sync, which goes on as soon as the sites answer. Cleared with the pause.
+   */
+  userResumed?: boolean;
 }
 
 export interface SyncJob {

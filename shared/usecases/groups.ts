@@ -186,8 +186,28 @@ export function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
   return setUserStatus(deps, id, 'user-suspended', 'suspended', 'mirroring suspended by the user');
 }
 
-export function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
-  return setUserStatus(deps, id, 'optimal', 'resumed', 'mirroring resumed');
+/**
+ * A paused group (its sync cannot reach a site) stays `paused` on resume, which only lets its
+ * sync retry now and go on by itself once the sites answer (the sync's resume sets the group
+ * optimal): with the link still down the group never shows healthy. Other states go optimal.
+ */
+export async function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  const group = await loadGroup(deps, id);
+  if (
+    group.status === 'paused' &&
+    group.activeSync &&
+    (await releasePausedSync(deps, group, group.activeSync.id))
+  ) {
+    await recordEvent(
+      deps,
+      group.id,
+      'resumed',
+      'info',
+      `resume requested: sync ${group.activeSync.id} goes on as soon as the other site answers`,
+    );
+    return groupView(deps, await loadGroup(deps, group.id));
+  }
+  return setUserStatus(deps, group.id, 'optimal', 'resumed', 'mirroring resumed');
 }
 
 /**
@@ -220,16 +240,24 @@ async function setUserStatus(
     },
   );
   if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be ${verb}`, 'wrong-state');
-  // A paused sync retries now rather than at the end of its backoff.
-  if (status === 'optimal' && updated.activeSync) {
-    await deps.table.update(
-      keys.sync(group.id, updated.activeSync.id),
-      { set: { 'pause.retryAt': 0 } },
-      { expr: 'attribute_exists(pause)' },
-    );
-  }
+  if (status === 'optimal' && updated.activeSync)
+    await releasePausedSync(deps, updated, updated.activeSync.id);
   await recordEvent(deps, group.id, verb, 'info', message);
   return groupView(deps, updated);
+}
+
+/**
+ * The user's resume of a group whose sync is paused: the sync retries now rather than at the
+ * end of its backoff, and the `manual` resync policy no longer holds it. False when the sync
+ * is not paused (any more).
+ */
+async function releasePausedSync(deps: Deps, group: Group, syncId: string): Promise<boolean> {
+  const released = await deps.table.update(
+    keys.sync(group.id, syncId),
+    { set: { 'pause.retryAt': 0, 'pause.userResumed': true } },
+    { expr: 'attribute_exists(pause)' },
+  );
+  return released !== null;
 }
 
 /** Bytes written on the primary since the last RP (the reserved capacity), counted per batch. */
