@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { SyncPause } from '../../shared/domain/model';
 import { listEvents } from '../../shared/usecases/events';
-import { getGroup, patchGroup, resumeGroup } from '../../shared/usecases/groups';
+import { getGroup, patchGroup, resumeGroup, suspendGroup } from '../../shared/usecases/groups';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import {
   type Harness,
@@ -75,5 +75,43 @@ describe('status: resume under the manual resync policy while the link is down',
     const kinds = (await listEvents(harness.deps, g.groupId)).map((e) => e.kind);
     expect(kinds).toContain('resumed');
     expect(kinds).toContain('link-up');
+  }, 120_000);
+
+  it('suspended during a pause, then resumed with the link still cut: back to paused at the failed retry, on by itself once healed', async () => {
+    h = await startHarness();
+    const harness = h;
+    startRuntime(harness);
+    const g = await mirroredGroup(harness, [VOL]);
+    await patchGroup(harness.deps, g.groupId, { resyncPolicy: 'manual' });
+    const gw = await openGateway(harness, g.primaries[0]);
+    await gw.write(g.primaries[0], 0, randomBytesOf(5 * CHUNK, 9));
+    await gw.close();
+    harness.stack.cut('west');
+    const { syncId, recoveryPointId } = await startSync(harness.deps, g.groupId);
+    harness.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the group to pause',
+      async () => (await getGroup(harness.deps, g.groupId)).status === 'paused',
+    );
+    expect((await suspendGroup(harness.deps, g.groupId)).status).toBe('user-suspended');
+    await resumeGroup(harness.deps, g.groupId);
+    // The resumed sync retries at once and finds the link cut: the group must say so.
+    const paused = await waitFor('the group to show paused again', async () => {
+      const v = await getGroup(harness.deps, g.groupId);
+      return v.status === 'paused' && v;
+    });
+    expect(paused.alerts.map((a) => a.kind)).toContain('link-down');
+    harness.stack.heal('west');
+    await waitFor(
+      'the same sync to commit',
+      async () => (await getSync(harness.deps, g.groupId, syncId)).state === 'committed',
+      60_000,
+    );
+    expect((await getGroup(harness.deps, g.groupId)).status).toBe('optimal');
+    expect(
+      (await readAll(harness, g.secondaries[0], recoveryPointId)).equals(
+        await readAll(harness, g.primaries[0]),
+      ),
+    ).toBe(true);
   }, 120_000);
 });
