@@ -152,16 +152,20 @@ export async function patchGroup(deps: Deps, id: unknown, input: GroupSettingsIn
     resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
     thresholds: checkThresholds(input.thresholds, group.thresholds),
   };
-  const limits = {
-    backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes),
-    backlogLimitSeconds: checkBacklogLimitSeconds(input.backlogLimitSeconds, group.backlogLimitSeconds),
-  };
-  const unset = (Object.keys(limits) as (keyof typeof limits)[]).filter((k) => limits[k] === undefined);
+  const bytes = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
+  const seconds = checkBacklogLimitSeconds(input.backlogLimitSeconds, group.backlogLimitSeconds);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
     {
-      set: { ...set, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) },
-      ...(unset.length > 0 && { remove: unset }),
+      set: {
+        ...set,
+        ...(bytes !== undefined && { backlogLimitBytes: bytes }),
+        ...(seconds !== undefined && { backlogLimitSeconds: seconds }),
+      },
+      remove: [
+        ...(bytes === undefined ? ['backlogLimitBytes'] : []),
+        ...(seconds === undefined ? ['backlogLimitSeconds'] : []),
+      ],
     },
     { expr: 'attribute_exists(pk)' },
   );
