@@ -115,6 +115,7 @@ export function describeGroup(g: GroupView): string {
       ['last RP', g.lastRecoveryPoint ? `${g.lastRecoveryPoint.id} (cut ${g.lastRecoveryPoint.cutAt})` : '-'],
       ['RP age', formatAge(g.recoveryPointAgeSeconds)],
       ['backlog', formatBytes(g.backlogBytes)],
+      ['backlog age', formatAge(g.backlogAgeSeconds)],
       ['active sync', g.activeSyncId],
       ['sync warning', t.syncIntervalWarningSeconds && `${t.syncIntervalWarningSeconds}s`],
       ['RPO alert', t.recoveryPointAgeAlertSeconds && `${t.recoveryPointAgeAlertSeconds}s`],

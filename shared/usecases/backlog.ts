@@ -1,32 +1,15 @@
-import { changeRange, groupPartition, keys } from '../aws/keys';
+import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
-import { type BacklogMeasure, backlogOverflow, storesChangeBatch } from '../domain/group-rules';
+import { backlogOverflow, storesChangeBatch } from '../domain/group-rules';
 import type { ChangeBatch, Group } from '../domain/model';
 import { recordEvent } from './events';
+import { measureBacklog } from './groups';
 import { scanResyncRequest } from './resync';
 
 /** Ingest's question: is this batch still tracked, or does a pending resync by scan make it useless? */
 export async function tracksChangeBatch(deps: Deps, batch: ChangeBatch): Promise<boolean> {
   const group = await deps.table.get<Group>(keys.group(batch.groupId));
   return storesChangeBatch(group, batch.epoch);
-}
-
-/** The change batches not yet in an RP: their bytes and the oldest one's storing time. */
-export async function measureBacklog(deps: Deps, group: Group): Promise<BacklogMeasure> {
-  const [from, to] = changeRange((group.lastRp?.epoch ?? 0) + 1, Number.MAX_SAFE_INTEGER);
-  const measure: BacklogMeasure = { bytes: 0 };
-  for await (const item of deps.table.query<{ bytes?: number; storedAt?: number }>(
-    groupPartition(group.id),
-    from,
-    to,
-    ['bytes', 'storedAt'],
-  )) {
-    measure.bytes += item.bytes ?? 0;
-    if (item.storedAt !== undefined && item.storedAt < (measure.oldestAt ?? Number.POSITIVE_INFINITY)) {
-      measure.oldestAt = item.storedAt;
-    }
-  }
-  return measure;
 }
 
 /**

@@ -4,6 +4,7 @@ import { badInput, conflict, notFound } from '../domain/errors';
 import {
   type Alert,
   alertsOf,
+  type BacklogMeasure,
   checkBacklogLimit,
   checkBacklogLimitSeconds,
   checkPriority,
@@ -57,6 +58,8 @@ export interface GroupView {
   lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
   recoveryPointAgeSeconds?: number;
   backlogBytes: number;
+  /** Age of the oldest change record not yet in an RP (absent: none, or none with a storing time). */
+  backlogAgeSeconds?: number;
   activeSyncId?: string;
   pairs: PairView[];
   alerts: Alert[];
@@ -264,22 +267,35 @@ async function releasePausedSync(deps: Deps, group: Group, syncId: string): Prom
   return released !== null;
 }
 
-/** Bytes written on the primary since the last RP (the reserved capacity), counted per batch. */
-export async function backlogBytes(deps: Deps, group: Group): Promise<number> {
+/**
+ * The change batches not yet in an RP: the bytes written on the primary since the last RP (the
+ * reserved capacity), counted per batch, and when ingest stored the oldest of them.
+ */
+export async function measureBacklog(deps: Deps, group: Group): Promise<BacklogMeasure> {
   const [from, to] = changeRange((group.lastRp?.epoch ?? 0) + 1, Number.MAX_SAFE_INTEGER);
-  let total = 0;
-  for await (const item of deps.table.query<{ bytes?: number }>(groupPartition(group.id), from, to, [
-    'bytes',
-  ])) {
-    total += item.bytes ?? 0;
+  const measure: BacklogMeasure = { bytes: 0 };
+  for await (const item of deps.table.query<{ bytes?: number; storedAt?: number }>(
+    groupPartition(group.id),
+    from,
+    to,
+    ['bytes', 'storedAt'],
+  )) {
+    measure.bytes += item.bytes ?? 0;
+    if (item.storedAt !== undefined && item.storedAt < (measure.oldestAt ?? Number.POSITIVE_INFINITY)) {
+      measure.oldestAt = item.storedAt;
+    }
   }
-  return total;
+  return measure;
+}
+
+export async function backlogBytes(deps: Deps, group: Group): Promise<number> {
+  return (await measureBacklog(deps, group)).bytes;
 }
 
 export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
   const [pairs, backlog, progress] = await Promise.all([
     loadPairs(deps, group.id),
-    backlogBytes(deps, group),
+    measureBacklog(deps, group),
     group.activeSync ? syncProgressByVolume(deps, group.activeSync.id) : Promise.resolve(new Map()),
   ]);
   const now = deps.now();
@@ -306,7 +322,10 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       },
     }),
     ...(rpAge !== undefined && { recoveryPointAgeSeconds: rpAge }),
-    backlogBytes: backlog,
+    backlogBytes: backlog.bytes,
+    ...(backlog.oldestAt !== undefined && {
+      backlogAgeSeconds: Math.max(0, Math.floor((now - backlog.oldestAt) / 1000)),
+    }),
     ...(group.activeSync && { activeSyncId: group.activeSync.id }),
     pairs: pairs.map((p) => ({
       primaryVolumeId: p.primaryVolumeId,
@@ -315,6 +334,6 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
       ...(group.resyncByScan && { resync: 'partial' as const }),
     })),
-    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog, now }),
+    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog.bytes, now }),
   };
 }

@@ -90,6 +90,8 @@ describe('status: backlog overflow by age', () => {
     expect(event?.message).toContain('above the limit of 2s');
     const view = await getGroup(harness.deps, g.groupId);
     expect(view.pairs[0].resync).toBe('partial');
+    // The records the overflow found are still there until the resync: their age is shown.
+    expect(view.backlogAgeSeconds).toBeGreaterThanOrEqual(2);
     // One more write while tracking is off: the scan must find it too.
     await gw.write(vol, 30 * CHUNK, randomBytesOf(CHUNK, 8));
     await gw.close();

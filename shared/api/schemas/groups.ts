@@ -185,6 +185,11 @@ export const Group = z
       .optional(),
     recoveryPointAgeSeconds: z.number().int().optional().describe('age of the last RP'),
     backlogBytes: count('bytes written at the primary since the last RP'),
+    backlogAgeSeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe('age of the oldest change record not yet in an RP, in seconds (absent: none)'),
     activeSyncId: z.string().optional(),
     pairs: z.array(Pair),
     alerts: z.array(
