@@ -98,6 +98,8 @@ export interface Group {
   thresholds: Thresholds;
   /** Above this many bytes of change records not yet in an RP, per-write tracking stops (resync by scan). */
   backlogLimitBytes?: number;
+  /** Above this age, in seconds, of the oldest change record not yet in an RP, the same. */
+  backlogLimitSeconds?: number;
   /** The open epoch: writes issued now are numbered with it. */
   epoch: number;
   lease?: Lease;
@@ -232,6 +234,11 @@ export interface SyncPause {
   retries: number;
   /** Epoch-milliseconds of the next attempt. */
   retryAt: number;
+  /**
+   * The user resumed the group during this pause: the resync policy `manual` no longer holds
+   * the sync, which goes on as soon as the sites answer. Cleared with the pause.
+   */
+  userResumed?: boolean;
 }
 
 export interface SyncJob {

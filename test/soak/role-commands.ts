@@ -7,6 +7,7 @@ import { startSync } from '../../shared/usecases/sync/index';
 import type { FaultSet } from './args';
 import { laterFaults, type SoakCommand, Step } from './commands';
 import type { Oracle } from './oracle';
+import { statusFaults } from './status-commands';
 import { type SoakRun, withTimeout } from './system';
 
 /** How long one flip may take: drain, final sync and flip run on the runtime's tick. */
@@ -169,5 +170,6 @@ async function groupOf(r: SoakRun): Promise<Group> {
 export function faultsOf(set: FaultSet): fc.Arbitrary<SoakCommand>[] {
   if (set === 'original') return [];
   if (set === 'later') return laterFaults();
-  return [...laterFaults(), fc.constant(new RoleRoundTripStep()), fc.constant(new SiteLossStep())];
+  const roles = [...laterFaults(), fc.constant(new RoleRoundTripStep()), fc.constant(new SiteLossStep())];
+  return set === 'roles' ? roles : [...roles, ...statusFaults()];
 }
