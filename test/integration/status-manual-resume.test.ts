@@ -93,13 +93,24 @@ describe('status: resume under the manual resync policy while the link is down',
       'the group to pause',
       async () => (await getGroup(harness.deps, g.groupId)).status === 'paused',
     );
+    // A long pause has a long backoff: its next retry is ten minutes away.
+    await harness.deps.table.update(
+      keys.sync(g.groupId, syncId),
+      { set: { 'pause.retryAt': Date.now() + 600_000 } },
+      { expr: 'attribute_exists(pause)' },
+    );
     expect((await suspendGroup(harness.deps, g.groupId)).status).toBe('user-suspended');
     await resumeGroup(harness.deps, g.groupId);
-    // The resumed sync retries at once and finds the link cut: the group must say so.
-    const paused = await waitFor('the group to show paused again', async () => {
-      const v = await getGroup(harness.deps, g.groupId);
-      return v.status === 'paused' && v;
-    });
+    // The resumed sync retries at once, not at the end of its backoff, and finds the link cut:
+    // the group must say so.
+    const paused = await waitFor(
+      'the group to show paused again',
+      async () => {
+        const v = await getGroup(harness.deps, g.groupId);
+        return v.status === 'paused' && v;
+      },
+      20_000,
+    );
     expect(paused.alerts.map((a) => a.kind)).toContain('link-down');
     harness.stack.heal('west');
     await waitFor(
