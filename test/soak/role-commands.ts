@@ -6,6 +6,7 @@ import { requestRoleChange } from '../../shared/usecases/roles';
 import { startSync } from '../../shared/usecases/sync/index';
 import type { FaultSet } from './args';
 import { laterFaults, type SoakCommand, Step } from './commands';
+import { exportSteps } from './export-commands';
 import type { Oracle } from './oracle';
 import { type SoakRun, withTimeout } from './system';
 
@@ -169,5 +170,6 @@ async function groupOf(r: SoakRun): Promise<Group> {
 export function faultsOf(set: FaultSet): fc.Arbitrary<SoakCommand>[] {
   if (set === 'original') return [];
   if (set === 'later') return laterFaults();
-  return [...laterFaults(), fc.constant(new RoleRoundTripStep()), fc.constant(new SiteLossStep())];
+  const roles = [...laterFaults(), fc.constant(new RoleRoundTripStep()), fc.constant(new SiteLossStep())];
+  return set === 'roles' ? roles : [...roles, ...exportSteps()];
 }
