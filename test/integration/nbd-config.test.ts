@@ -166,6 +166,28 @@ describe('nbd serve from a deployment config (moto standing in for AWS), no loca
     expect((await image(h, g.secondaries[0], rp)).equals(expected)).toBe(true);
   }, 300_000);
 
+  it('--detach hands the config file to the background server; nbd stop stops it', async () => {
+    const run = (args: string[]) =>
+      exec(process.execPath, [BIN, 'nbd', ...args, '--json'], {
+        cwd: ROOT,
+        env: hostEnv(home),
+        timeout: 90_000,
+      });
+    const relative = join('.', 'deployment.json');
+    const started = await exec(
+      process.execPath,
+      [BIN, 'nbd', 'serve', 'v0', '--config', relative, '--listen', '127.0.0.1:0', '--detach', '--json'],
+      // A path relative to where the command runs, as a user types it.
+      { cwd: home, env: hostEnv(home), timeout: 90_000 },
+    );
+    const served = JSON.parse(started.stdout) as { listen: string; exports: { sizeBytes: number }[] };
+    expect(served.exports[0].sizeBytes).toBe(SIZE);
+    const info = await exec('nbdinfo', ['--size', `nbd://${served.listen}/v0`], { timeout: 60_000 });
+    expect(Number(info.stdout.trim())).toBe(SIZE);
+    const stopped = JSON.parse((await run(['stop'])).stdout) as { stopped: boolean; result: string };
+    expect(stopped).toMatchObject({ stopped: true, result: 'stopped' });
+  }, 120_000);
+
   it('without a deployment config or a local stack, fails naming both', async () => {
     const r = await exec(process.execPath, [BIN, 'nbd', 'serve', 'v0', '--listen', '127.0.0.1:0'], {
       cwd: ROOT,
