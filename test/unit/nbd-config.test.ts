@@ -104,7 +104,7 @@ describe('where nbd serve finds its storage', () => {
     );
     const withKeys = { ...deployed, accessKeyId: 'AKIA', secretAccessKey: 'x' };
     expect(() => resolveDataPlaneConfig(file('keys.json', withKeys), env(), noLocal)).toThrow(
-      /accessKeyId.*secretAccessKey|Unrecognized key/,
+      /keys\.json is not a volmirror deployment config: \(top level\): Unrecognized keys: "accessKeyId", "secretAccessKey"/,
     );
     const oneSite: Partial<MirrorConfig> = { ...deployed, sites: [deployed.sites[0]] };
     const noBucket = {
