@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG_FILE_ENV, resolveDataPlaneConfig } from '../../cli/deployment-config';
+import twoRegion from '../../cdk/config/two-region';
+import { mirrorConfigFor } from '../../cdk/mirror-config';
+import type { Names } from '../../cdk/naming';
+import { CONFIG_FILE_ENV, parseDeploymentConfig, resolveDataPlaneConfig } from '../../cli/deployment-config';
 import type { LocalConfig } from '../../local/local-config';
 import type { MirrorConfig } from '../../shared/config';
 
@@ -45,6 +48,23 @@ describe('where nbd serve finds its storage', () => {
     const got = resolveDataPlaneConfig(path, env(), noLocal);
     expect(got.source).toBe(path);
     expect(got.config).toEqual(deployed);
+  });
+
+  it('accepts every VOLMIRROR_CONFIG the CDK stacks give their functions', () => {
+    // The physical names as CloudFormation resolves them in account 123456789012.
+    const regionOf = (site: string) => twoRegion.sites.find((x) => x.name === site)?.region;
+    const names = {
+      table: 'volmirror-control',
+      bucket: (site: string) => `volmirror-123456789012-${site}`,
+      changeQueue: (site: string) => `volmirror-${site}-changes`,
+      copyQueue: (site: string) => `volmirror-${site}-copy`,
+      queueUrl: (site: string, queue: string) =>
+        `https://sqs.${regionOf(site)}.amazonaws.com/123456789012/${queue}`,
+    } as unknown as Names;
+    for (const here of twoRegion.sites) {
+      const config = mirrorConfigFor(twoRegion, names, here);
+      expect(parseDeploymentConfig(JSON.stringify(config), `${here.name}.json`)).toEqual(config);
+    }
   });
 
   it('takes the file of $VOLMIRROR_CONFIG_FILE, and --config before it', () => {
