@@ -6,16 +6,19 @@ import { startSync } from '../../shared/usecases/sync/index';
 import { NbdClient } from '../support/nbd-client';
 import { type SoakCommand, Step, shapeOf, type WriteKind } from './commands';
 import type { Oracle, WriteRecord } from './oracle';
-import { prng, type SoakRun, type SoakVolume, withTimeout } from './system';
+import { CHUNK, prng, type SoakRun, type SoakVolume, withTimeout } from './system';
 
 /** How long one NBD request (or a FLUSH) may take before the step kills the export. */
 const REQUEST_MS = 10_000;
 const SHAPES: WriteKind[] = ['random', 'partial', 'hot', 'large'];
 
-/** One write or trim the step sent over NBD, with what the durability contract makes of it. */
+/**
+ * One write or trim the step sent over NBD: one model write per chunk it touches, because the
+ * buffer stores (and the gateway numbers) chunks one by one, so a write not yet durable at a
+ * cut may be in its RP for some chunks only, as a disk may tear a write in flight.
+ */
 interface Sent {
-  w: WriteRecord;
-  fua: boolean;
+  parts: WriteRecord[];
   settled: Promise<void>;
 }
 
@@ -82,8 +85,6 @@ export class ExportStep extends Step {
       log: () => r.counts.add('export-failures-logged'),
     });
     const sent: Sent[] = [];
-    /** Per volume, the issue time of the latest FLUSH answered: writes acknowledged before it are stored. */
-    const flushedAt = new Map<string, number>();
     let clients: NbdClient[] = [];
     let clean = false;
     try {
@@ -94,27 +95,40 @@ export class ExportStep extends Step {
       const pick = () => Math.floor(rand() * served.length);
       const send = (k: number, offset: number, data: Uint8Array, fua: boolean, trim: boolean) => {
         const volumeId = served[k].primaryId;
-        const w: WriteRecord = {
-          id: m.writes.length,
-          volumeId,
-          offset,
-          data: trim ? new Uint8Array(data.length) : data,
-          issuedAt: m.tick(),
-          session: `nbd export of step ${m.step}`,
-          step: m.step,
-        };
-        m.writes.push(w);
+        const issuedAt = m.tick();
+        const parts: WriteRecord[] = [];
+        for (let at = offset; at < offset + data.length; at = (Math.floor(at / CHUNK) + 1) * CHUNK) {
+          const end = Math.min(offset + data.length, (Math.floor(at / CHUNK) + 1) * CHUNK);
+          const w: WriteRecord = {
+            id: m.writes.length,
+            volumeId,
+            offset: at,
+            data: trim ? new Uint8Array(end - at) : data.slice(at - offset, end - offset),
+            issuedAt,
+            session: `nbd export of step ${m.step}`,
+            step: m.step,
+            buffered: true,
+          };
+          m.writes.push(w);
+          parts.push(w);
+        }
         const reply = trim ? clients[k].trim(offset, data.length, fua) : clients[k].write(offset, data, fua);
         const s: Sent = {
-          w,
-          fua,
+          parts,
           settled: reply.then(
             () => {
-              w.ackedAt = m.tick();
+              const at = m.tick();
+              for (const w of parts) {
+                w.ackedAt = at;
+                if (fua) w.durableAt = at;
+              }
             },
             (e: Error) => {
-              w.failedAt = m.tick();
-              w.error = `nbd: ${e.message}`;
+              const at = m.tick();
+              for (const w of parts) {
+                w.failedAt = at;
+                w.error = `nbd: ${e.message}`;
+              }
             },
           ),
         };
@@ -132,8 +146,11 @@ export class ExportStep extends Step {
           REQUEST_MS,
         );
         if (done !== true) return false;
-        const volumeId = served[k].primaryId;
-        flushedAt.set(volumeId, Math.max(flushedAt.get(volumeId) ?? 0, issuedAt));
+        // Stored and published: every write of this export acknowledged before the FLUSH was sent.
+        const answeredAt = m.tick();
+        for (const w of sent.flatMap((x) => x.parts))
+          if (w.volumeId === served[k].primaryId && w.ackedAt !== undefined && w.ackedAt < issuedAt)
+            w.durableAt ??= answeredAt;
         return true;
       };
       const settle = async (batch: Sent[]) =>
@@ -167,7 +184,7 @@ export class ExportStep extends Step {
     } catch (e) {
       r.notes.push(`step ${m.step}: export session: ${(e as Error).message}`);
     } finally {
-      if (!clean) await this.kill(m, r, exports, server, clients, sent, flushedAt);
+      if (!clean) await this.kill(m, r, exports, server, clients, sent);
     }
   }
 
@@ -200,7 +217,7 @@ export class ExportStep extends Step {
     for (let b = 0; b < length; b++) fill[b] = Math.floor(rand() * 256);
     const before = send(k, offset, m.distinctData(served[k].primaryId, offset, fill), false, false);
     if (!(await settle([before]))) return false;
-    if (before.w.ackedAt === undefined) return true;
+    if (before.parts.some((w) => w.ackedAt === undefined)) return true;
     r.counts.add('export-trims');
     return settle([send(k, offset, new Uint8Array(length), rand() < 0.3, true)]);
   }
@@ -217,24 +234,22 @@ export class ExportStep extends Step {
     server: NbdServer,
     clients: NbdClient[],
     sent: Sent[],
-    flushedAt: Map<string, number>,
   ): Promise<void> {
     r.counts.add('export-kills');
     for (const e of exports) e.abandon();
     for (const c of clients) c.destroy();
     await withTimeout(server.close(), REQUEST_MS);
     await withTimeout(Promise.all(sent.map((s) => s.settled)), REQUEST_MS);
-    for (const { w, fua } of sent) {
-      if (w.ackedAt === undefined || fua || w.ackedAt < (flushedAt.get(w.volumeId) ?? 0)) continue;
+    const at = m.tick();
+    for (const w of sent.flatMap((s) => s.parts)) {
+      if (w.durableAt !== undefined || w.failedAt !== undefined) continue;
+      if (w.ackedAt !== undefined) r.counts.add('export-writes-unflushed-at-kill');
+      w.error =
+        w.ackedAt === undefined
+          ? 'no reply from the killed export'
+          : 'acknowledged from the buffer of an export killed before a FLUSH';
       w.ackedAt = undefined;
-      w.failedAt = m.tick();
-      w.error = 'acknowledged from the buffer of an export killed before a FLUSH';
-      r.counts.add('export-writes-unflushed-at-kill');
-    }
-    const stuck = sent.filter((s) => s.w.ackedAt === undefined && s.w.failedAt === undefined);
-    for (const { w } of stuck) {
-      w.failedAt = m.tick();
-      w.error = 'no reply from the killed export';
+      w.failedAt = at;
     }
   }
 
