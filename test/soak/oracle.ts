@@ -17,6 +17,13 @@ export interface WriteRecord {
   /** A refused write may still have stored some of its chunks: its bytes are "maybe". */
   failedAt?: number;
   error?: string;
+  /**
+   * Acknowledged from a write-back buffer (an NBD export): it is stored, and numbered by an
+   * epoch, later, so a later write is ordered after it only once it is durable (`durableAt`:
+   * a FUA answer, or the answer of a FLUSH issued after its acknowledgement).
+   */
+  buffered?: boolean;
+  durableAt?: number;
   /** The gateway session the write was handed to, and the step that issued it. */
   session: string;
   step: number;
@@ -162,12 +169,13 @@ export class Oracle {
     }
     // Write-order consistency across volumes: an included write brings every write acknowledged before it.
     const members = new Set(images.keys());
+    const orderedAt = (w: WriteRecord) => (w.buffered ? w.durableAt : w.ackedAt);
     const acked = this.writes.filter(
-      (w) => members.has(w.volumeId) && w.ackedAt !== undefined && w.data.length > 0,
+      (w) => members.has(w.volumeId) && orderedAt(w) !== undefined && w.data.length > 0,
     );
     for (const w2 of this.writes) {
       if (!included.has(w2.id)) continue;
-      const missing = acked.find((w1) => (w1.ackedAt ?? 0) < w2.issuedAt && !included.has(w1.id));
+      const missing = acked.find((w1) => (orderedAt(w1) ?? 0) < w2.issuedAt && !included.has(w1.id));
       if (missing) {
         this.violation(
           'not-causal',

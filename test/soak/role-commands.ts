@@ -6,6 +6,7 @@ import { requestRoleChange } from '../../shared/usecases/roles';
 import { startSync } from '../../shared/usecases/sync/index';
 import type { FaultSet } from './args';
 import { laterFaults, type SoakCommand, Step } from './commands';
+import { exportSteps } from './export-commands';
 import type { Oracle } from './oracle';
 import { statusFaults } from './status-commands';
 import { type SoakRun, withTimeout } from './system';
@@ -171,5 +172,7 @@ export function faultsOf(set: FaultSet): fc.Arbitrary<SoakCommand>[] {
   if (set === 'original') return [];
   if (set === 'later') return laterFaults();
   const roles = [...laterFaults(), fc.constant(new RoleRoundTripStep()), fc.constant(new SiteLossStep())];
-  return set === 'roles' ? roles : [...roles, ...statusFaults()];
+  if (set === 'roles') return roles;
+  const status = [...roles, ...statusFaults()];
+  return set === 'status' ? status : [...status, ...exportSteps()];
 }
