@@ -7,6 +7,9 @@ import { abortSync, startSync } from '../../shared/usecases/sync/index';
 import type { Oracle } from './oracle';
 import { CHUNK, COPY_WORKERS, prng, type SoakRun, VOLUME_SIZES, withTimeout } from './system';
 
+/** How long a kill step waits, past its own window, for a worker or batch to kill while a sync runs. */
+const KILL_WAIT_MS = 3000;
+
 /** One step of a soak run. `run` must return in bounded time whatever the faults. */
 export type SoakCommand = fc.AsyncCommand<Oracle, SoakRun>;
 
@@ -87,7 +90,7 @@ export class WriteStep extends Step {
       const gw = r.gateway;
       if (!gw) return;
       const { offset, length } = shapeOf(this.kind, v.sizeBytes, rand);
-      const span = { volumeId: v.primaryId, offset, length };
+      const span = { volumeId: v.key, offset, length };
       const before = m.inflightOverlapping(span);
       if (before.length > 0) {
         const settled = await withTimeout(Promise.all(before.map((w) => r.settledOf(w.id))), 10_000);
@@ -98,7 +101,7 @@ export class WriteStep extends Step {
       }
       const fill = new Uint8Array(length);
       for (let j = 0; j < length; j++) fill[j] = Math.floor(rand() * 256);
-      r.issue(gw, v.primaryId, offset, m.distinctData(v.primaryId, offset, fill));
+      r.issue(gw, v, offset, m.distinctData(v.key, offset, fill));
     }
   }
 
@@ -197,8 +200,14 @@ export class KillCopyWorkersStep extends Step {
 
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
     const s = r.stack;
+    const before = r.counts.get('copy-worker-kills');
     s.killCopy = true;
     await new Promise((res) => setTimeout(res, this.forMs));
+    // A worker dies only between two chunk copies: while a sync runs, the window stays open
+    // (bounded) until one did, so the step kills something whenever there is something to kill.
+    const until = Date.now() + KILL_WAIT_MS;
+    while (r.counts.get('copy-worker-kills') === before && Date.now() < until && r.syncRunning())
+      await new Promise((res) => setTimeout(res, 50));
     s.killCopy = false;
     const missing = 2 * COPY_WORKERS - s.runtime.copyWorkersAlive;
     if (missing > 0) for (const site of SITES) s.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
@@ -282,8 +291,13 @@ export class KillIngestStep extends Step {
 
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
     const s = r.stack;
+    const before = r.counts.get('ingest-kills');
     s.killIngest = this.point;
     await new Promise((res) => setTimeout(res, this.forMs));
+    // A worker dies only with a batch in hand: while writes are in flight, wait (bounded) for one.
+    const until = Date.now() + KILL_WAIT_MS;
+    while (r.counts.get('ingest-kills') === before && Date.now() < until && r.writesInFlight())
+      await new Promise((res) => setTimeout(res, 50));
     s.killIngest = undefined;
     const missing = 2 * INGEST_POLLERS - s.runtime.ingestWorkersAlive;
     if (missing > 0) for (const site of SITES) s.runtime.startIngestWorkers(site, Math.ceil(missing / 2));
@@ -305,7 +319,7 @@ export class StallStep extends Step {
   }
 
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
-    const site = r.deps.config.sites[0].name;
+    const site = r.primarySite;
     r.stack.h.stack.stall(site);
     await new Promise((res) => setTimeout(res, this.forMs));
     r.stack.h.stack.release(site);

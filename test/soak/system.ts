@@ -91,9 +91,15 @@ export class SoakStack {
     return runtime;
   }
 
-  /** Every chunk PUT or CopyObject that reached the secondary site, credited to the running sync. */
+  /**
+   * Every chunk PUT or CopyObject that reached a secondary volume, credited to the running sync.
+   * Both sites are watched: after a role flip the secondaries are at the first site.
+   */
   private countCopies(): void {
-    const site = this.h.deps.config.sites[1].name;
+    for (const { name } of this.h.deps.config.sites) this.countCopiesAt(name);
+  }
+
+  private countCopiesAt(site: string): void {
     const stack = this.h.clients.sites[site].s3.middlewareStack as unknown as {
       add(mw: unknown, opts: { step: string; name: string }): void;
     };
@@ -122,6 +128,12 @@ export class SoakStack {
 }
 
 export interface SoakVolume {
+  /**
+   * The volume's name in the model: its first primary's id. Writes and RP images are keyed by
+   * it, so a role flip (which swaps which volume is written) leaves the model as it is.
+   */
+  key: string;
+  /** The volume written now: while a member, the pair's volume at the group's primary site. */
   primaryId: string;
   secondaryId?: string;
   sizeBytes: number;
@@ -153,6 +165,9 @@ export class SoakRun {
     readonly groupId: string,
     readonly volumes: SoakVolume[],
     readonly random: () => number,
+    /** The sites as the soak last saw the group's roles: writes go to the primary's volumes. */
+    public primarySite: string,
+    public secondarySite: string,
   ) {
     this.delivery = new DeliveryFaults(random, this.counts);
     this.linksAtStart = readLinks(stack.h.stack.proxies);
@@ -184,6 +199,7 @@ export class SoakRun {
       });
       const pair = await addPair(deps, group.id, { primaryVolumeId: v.id });
       volumes.push({
+        key: v.id,
         primaryId: v.id,
         secondaryId: pair.secondaryVolumeId,
         sizeBytes,
@@ -191,7 +207,7 @@ export class SoakRun {
         inLastRp: false,
       });
     }
-    const run = new SoakRun(stack, group.id, volumes, prng(seed));
+    const run = new SoakRun(stack, group.id, volumes, prng(seed), primary, secondary);
     stack.current = run;
     run.gateway = await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 });
     return run;
@@ -206,12 +222,12 @@ export class SoakRun {
   private readonly ackedBy = new Map<Gateway, number[]>();
   private secondWriters: { since: number; first: Gateway }[] = [];
 
-  /** Hands a write to the gateway and records its issue, acknowledgement or refusal. */
-  issue(gw: Gateway, volumeId: string, offset: number, data: Uint8Array): void {
+  /** Hands a write to the gateway (to the volume's current primary) and records its issue, acknowledgement or refusal. */
+  issue(gw: Gateway, v: SoakVolume, offset: number, data: Uint8Array): void {
     const m = this.oracle;
     const w: WriteRecord = {
       id: m.writes.length,
-      volumeId,
+      volumeId: v.key,
       offset,
       data,
       issuedAt: m.tick(),
@@ -223,7 +239,7 @@ export class SoakRun {
     this.ackedBy.set(gw, acks);
     this.settled.set(
       w.id,
-      gw.write(volumeId, offset, data).then(
+      gw.write(v.primaryId, offset, data).then(
         () => {
           w.ackedAt = m.tick();
           acks.push(w.issuedAt);
@@ -235,6 +251,16 @@ export class SoakRun {
         },
       ),
     );
+  }
+
+  /** Whether a sync the oracle recorded has not been seen to end yet. */
+  syncRunning(): boolean {
+    return this.oracle.syncs.some((s) => s.committedAt === undefined && s.failedAt === undefined);
+  }
+
+  /** Whether a write handed to a gateway is neither acknowledged nor refused yet. */
+  writesInFlight(): boolean {
+    return this.oracle.writes.some((w) => w.ackedAt === undefined && w.failedAt === undefined);
   }
 
   settledOf(id: number): Promise<void> {
@@ -311,7 +337,7 @@ export class SoakRun {
     const v = this.volumes.find((x) => x.secondaryId === secondaryId);
     if (!v) return;
     const sync = this.oracle.syncs.find((s) => s.committedAt === undefined && s.failedAt === undefined);
-    const key = `${v.primaryId}/${Number(index)}`;
+    const key = `${v.key}/${Number(index)}`;
     if (!sync) {
       this.notes.push(`step ${this.oracle.step}: chunk ${key} copied while no sync ran`);
       return;
@@ -326,8 +352,8 @@ export class SoakRun {
       syncId,
       recoveryPointId,
       startedAt,
-      pairs: new Map(members.map((v) => [v.primaryId, v.secondaryId ?? ''])),
-      initialFor: new Set(members.filter((v) => !v.inLastRp).map((v) => v.primaryId)),
+      pairs: new Map(members.map((v) => [v.key, v.secondaryId ?? ''])),
+      initialFor: new Set(members.filter((v) => !v.inLastRp).map((v) => v.key)),
       previousStart: this.lastCommitted?.startedAt,
       checked: false,
       copied: new Map(),
@@ -339,7 +365,7 @@ export class SoakRun {
   /** A pair changed: no running sync is judged on it, and its next sync copies it whole. */
   membershipChanged(v: SoakVolume): void {
     v.inLastRp = false;
-    for (const s of this.oracle.syncs) if (s.committedAt === undefined) s.pairs.delete(v.primaryId);
+    for (const s of this.oracle.syncs) if (s.committedAt === undefined) s.pairs.delete(v.key);
   }
 
   /** Looks at every unfinished sync; checks the RPs of those that committed (when readable). */
@@ -349,7 +375,7 @@ export class SoakRun {
         const view = await getSync(this.deps, this.groupId, s.syncId).catch(() => undefined);
         if (view?.state === 'committed') {
           s.committedAt = this.oracle.tick();
-          for (const v of this.volumes) if (s.pairs.has(v.primaryId)) v.inLastRp = true;
+          for (const v of this.volumes) if (s.pairs.has(v.key)) v.inLastRp = true;
           this.lastCommitted = s;
         } else if (view?.state === 'failed') {
           s.failedAt = this.oracle.tick();
