@@ -27,6 +27,7 @@ export abstract class Step implements SoakCommand {
   async run(m: Oracle, r: SoakRun): Promise<void> {
     m.step += 1;
     r.log(`step ${m.step}: ${this.toString()}`);
+    if (r.rolesUnsure) await r.refollow(m);
     await this.act(m, r);
     await r.observeSyncs();
     if (m.violations.length > 0) throw new Error(`invariant violated at step ${m.step} (${this.toString()})`);

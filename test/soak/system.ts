@@ -1,6 +1,8 @@
 import { type IngestStopPoint, LocalRuntime } from '../../local/runtime';
 import type { Topology } from '../../local/stack';
+import { keys } from '../../shared/aws/keys';
 import type { Deps } from '../../shared/deps';
+import type { Group } from '../../shared/domain/model';
 import { Gateway } from '../../shared/gateway/gateway';
 import { createGroup } from '../../shared/usecases/groups';
 import { addPair } from '../../shared/usecases/pairs';
@@ -159,6 +161,12 @@ export class SoakRun {
    */
   readHook?: (sync: SyncRecord, primaryId: string, image: Uint8Array) => Uint8Array;
   private lastCommitted?: SyncRecord;
+  /** The role epoch the soak last read; gateways opened since write under it. */
+  roleEpoch = 0;
+  /** A role change was left unfinished by a step: every step first looks whether it flipped since. */
+  rolesUnsure = false;
+  /** Where each gateway writes: the site and role epoch read when it was opened. */
+  private readonly gatewayRoles = new WeakMap<Gateway, { site: string; roleEpoch: number }>();
 
   private constructor(
     readonly stack: SoakStack,
@@ -209,7 +217,10 @@ export class SoakRun {
     }
     const run = new SoakRun(stack, group.id, volumes, prng(seed), primary, secondary);
     stack.current = run;
-    run.gateway = await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 });
+    run.roleEpoch = group.roleEpoch;
+    run.gateway = run.opened(
+      await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 }),
+    );
     return run;
   }
 
@@ -233,6 +244,7 @@ export class SoakRun {
       issuedAt: m.tick(),
       session: gw.session,
       step: m.step,
+      ...this.gatewayRoles.get(gw),
     };
     m.writes.push(w);
     const acks = this.ackedBy.get(gw) ?? [];
@@ -283,7 +295,7 @@ export class SoakRun {
       first.abandon();
     }
     this.notes.push(`step ${this.oracle.step}: a second gateway was accepted while the first was alive`);
-    this.gateway = second;
+    this.gateway = this.opened(second);
   }
 
   private checkSingleWriter(gw: Gateway, w: WriteRecord): void {
@@ -296,6 +308,51 @@ export class SoakRun {
     }
   }
 
+  /** A gateway opened now writes at the primary site the soak follows, under the role epoch it read. */
+  opened(gw: Gateway): Gateway {
+    this.gatewayRoles.set(gw, { site: this.primarySite, roleEpoch: this.roleEpoch });
+    return gw;
+  }
+
+  /**
+   * Follows the group's roles: after a flip, each member's volume at the new primary site is
+   * the one written and the other one the secondary read at later RPs. Pairs do not change
+   * during a role change, so the members now are those of the flip. True when it flipped.
+   */
+  async followRoles(): Promise<boolean> {
+    const g = await this.deps.table.get<Group>(keys.group(this.groupId));
+    if (!g) return false;
+    this.roleEpoch = g.roleEpoch;
+    if (!g.roleChange) this.rolesUnsure = false;
+    if (g.primarySite === this.primarySite) return false;
+    this.primarySite = g.primarySite;
+    this.secondarySite = g.secondarySite;
+    for (const v of this.volumes)
+      if (v.member && v.secondaryId) [v.primaryId, v.secondaryId] = [v.secondaryId, v.primaryId];
+    return true;
+  }
+
+  /** After a flip the soak did not see end: writes go to the new primary through a new gateway. */
+  async refollow(m: Oracle): Promise<void> {
+    if (!(await this.followRoles())) return;
+    await this.closeGateway();
+    await this.reopenGateway(m);
+  }
+
+  /** Closes the gateway (sealing its epoch), or abandons it when the close does not end. */
+  async closeGateway(): Promise<void> {
+    const gw = this.gateway;
+    this.gateway = undefined;
+    if (
+      gw &&
+      (await withTimeout(
+        gw.close().catch(() => undefined),
+        10_000,
+      )) === 'timeout'
+    )
+      gw.abandon();
+  }
+
   /** Opens a gateway again, retrying while the dead one's lease has not expired yet. */
   async reopenGateway(m: Oracle): Promise<void> {
     const deadline = Date.now() + 4 * this.deps.config.leaseSeconds * 1000;
@@ -306,7 +363,7 @@ export class SoakRun {
         10_000,
       );
       if (gw && gw !== 'timeout') {
-        this.gateway = gw;
+        this.gateway = this.opened(gw);
         return;
       }
       await new Promise((r) => setTimeout(r, 250));
