@@ -162,24 +162,24 @@ describe('soak oracle', () => {
   });
 
   it('never two writers: gateways at two sites acking at once, or a lower role epoch acking after a higher one', () => {
-    const at = (o: Oracle, w: WriteRecord, session: string, site: string, roleEpoch: number) =>
+    const at = (w: WriteRecord, session: string, site: string, roleEpoch: number) =>
       Object.assign(w, { session, site, roleEpoch });
     const ok = new Oracle();
-    at(ok, write(ok, 'v1', 0, [1]), 'gw-a', 'east', 0);
-    at(ok, write(ok, 'v1', 1, [2]), 'gw-b', 'west', 1);
+    at(write(ok, 'v1', 0, [1]), 'gw-a', 'east', 0);
+    at(write(ok, 'v1', 1, [2]), 'gw-b', 'west', 1);
     ok.checkWriters();
     expect(ok.violations).toEqual([]);
 
     const overlap = new Oracle();
-    const w1 = at(overlap, write(overlap, 'v1', 0, [1], false), 'gw-a', 'east', 0);
-    at(overlap, write(overlap, 'v1', 1, [2]), 'gw-b', 'west', 1);
+    const w1 = at(write(overlap, 'v1', 0, [1], false), 'gw-a', 'east', 0);
+    at(write(overlap, 'v1', 1, [2]), 'gw-b', 'west', 1);
     w1.ackedAt = overlap.tick();
     overlap.checkWriters();
     expect(overlap.violations.map((v) => v.kind)).toEqual(['two-writers']);
 
     const stale = new Oracle();
-    at(stale, write(stale, 'v1', 0, [1]), 'gw-b', 'west', 1);
-    at(stale, write(stale, 'v1', 1, [2]), 'gw-c', 'west', 0);
+    at(write(stale, 'v1', 0, [1]), 'gw-b', 'west', 1);
+    at(write(stale, 'v1', 1, [2]), 'gw-c', 'west', 0);
     stale.checkWriters();
     expect(stale.violations.map((v) => v.kind)).toEqual(['two-writers']);
   });
