@@ -181,11 +181,14 @@ export class SiteLossStep extends Step {
 }
 
 /**
- * Brings the group to a state a role change may start from: writes drained, the group
+ * Brings the group to a state a role change may start from: links healed, writes drained, the group
  * resumed, every removed pair added back (pairs do not change during a role change, and a
  * volume left out would stay behind at the demoted site). False when that could not be done.
  */
 async function prepare(m: Oracle, r: SoakRun): Promise<boolean> {
+  // A change cannot end while a link is cut (and blocks every writer until it does): the cuts
+  // and slow links of earlier steps end here; roleChangeCut cuts a link during the change.
+  r.stack.h.stack.heal();
   if (!(await r.settleWrites(15_000))) {
     r.notes.push(`step ${m.step}: writes still in flight after 15 s; no role change`);
     return false;

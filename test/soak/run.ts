@@ -11,7 +11,7 @@ import { FaultCounts } from './fault-counts';
 import type { Violation } from './oracle';
 import { dumpGroupState } from './state-dump';
 import { StepList } from './step-list';
-import { COPY_WORKERS, SoakRun, type SoakStack, withTimeout } from './system';
+import { SoakRun, type SoakStack, withTimeout } from './system';
 
 export interface SoakOptions {
   seed: number;
@@ -209,10 +209,7 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
   run.log(`step ${m.step}: finish (heal all, settle, final sync)`);
   const s = run.stack;
   s.h.stack.heal();
-  s.killCopy = false;
-  const missing = 2 * COPY_WORKERS - s.runtime.copyWorkersAlive;
-  if (missing > 0)
-    for (const site of ['east', 'west']) s.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+  s.endKills();
   run.delivery.mode = 'normal';
   for (let i = 0; i < 3 && run.delivery.heldCount > 0; i++) await withTimeout(run.delivery.release(), 15_000);
   await withTimeout(
@@ -305,7 +302,7 @@ async function settleRoles(run: SoakRun, boundMs: number): Promise<void> {
 /** Leaves the stack clean for the next run: faults healed, gateway gone. */
 async function release(run: SoakRun): Promise<void> {
   run.stack.h.stack.heal();
-  run.stack.killCopy = false;
+  run.stack.endKills();
   run.delivery.mode = 'normal';
   const gw = run.gateway;
   run.gateway = undefined;

@@ -1,4 +1,4 @@
-import { type IngestStopPoint, LocalRuntime } from '../../local/runtime';
+import { INGEST_POLLERS, type IngestStopPoint, LocalRuntime } from '../../local/runtime';
 import type { Topology } from '../../local/stack';
 import { keys } from '../../shared/aws/keys';
 import type { Deps } from '../../shared/deps';
@@ -45,6 +45,14 @@ export class SoakStack {
   killCopy = false;
   /** Where ingest workers stop, as killed, while set. */
   killIngest?: IngestStopPoint;
+  /**
+   * Kills armed by a step: the first worker to reach a chunk copy (or an ingest batch, at the
+   * point) before `until` opens a kill window of `forMs`; at its end new workers start. Armed,
+   * not timed, so the kill lands on work whenever there is some (a copy phase is short).
+   */
+  private copyKill?: { until: number; forMs: number };
+  private ingestKill?: { point: IngestStopPoint; until: number; forMs: number };
+  private readonly killTimers = new Set<NodeJS.Timeout>();
   current?: SoakRun;
 
   private constructor(readonly h: Harness) {
@@ -79,10 +87,28 @@ export class SoakStack {
       syncPollMs: 30,
       copyVisibilitySeconds: 2,
       shouldStopCopy: () => {
+        const armed = this.copyKill;
+        if (armed && !this.killCopy && Date.now() < armed.until) {
+          this.copyKill = undefined;
+          this.killCopy = true;
+          this.after(armed.forMs, () => {
+            this.killCopy = false;
+            this.respawnCopyWorkers();
+          });
+        }
         if (this.killCopy) this.current?.counts.add('copy-worker-kills');
         return this.killCopy;
       },
       shouldStopIngest: (point) => {
+        const armed = this.ingestKill;
+        if (armed?.point === point && this.killIngest === undefined && Date.now() < armed.until) {
+          this.ingestKill = undefined;
+          this.killIngest = point;
+          this.after(armed.forMs, () => {
+            this.killIngest = undefined;
+            this.respawnIngestWorkers();
+          });
+        }
         const kill = this.killIngest === point;
         if (kill) this.current?.counts.add('ingest-kills');
         return kill;
@@ -91,6 +117,46 @@ export class SoakStack {
     this.h.runtime = runtime;
     this.runtime = runtime;
     return runtime;
+  }
+
+  armCopyKill(armedMs: number, forMs: number): void {
+    this.copyKill = { until: Date.now() + armedMs, forMs };
+  }
+
+  armIngestKill(point: IngestStopPoint, armedMs: number, forMs: number): void {
+    this.ingestKill = { point, until: Date.now() + armedMs, forMs };
+  }
+
+  /** No kill armed or under way, and every worker killed replaced: the end of a run. */
+  endKills(): void {
+    for (const t of this.killTimers) clearTimeout(t);
+    this.killTimers.clear();
+    this.copyKill = undefined;
+    this.ingestKill = undefined;
+    this.killCopy = false;
+    this.killIngest = undefined;
+    this.respawnCopyWorkers();
+    this.respawnIngestWorkers();
+  }
+
+  private after(ms: number, f: () => void): void {
+    const t = setTimeout(() => {
+      this.killTimers.delete(t);
+      f();
+    }, ms);
+    this.killTimers.add(t);
+  }
+
+  respawnCopyWorkers(): void {
+    const missing = this.sites.length * COPY_WORKERS - this.runtime.copyWorkersAlive;
+    if (missing > 0)
+      for (const site of this.sites) this.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+  }
+
+  respawnIngestWorkers(): void {
+    const missing = this.sites.length * INGEST_POLLERS - this.runtime.ingestWorkersAlive;
+    if (missing > 0)
+      for (const site of this.sites) this.runtime.startIngestWorkers(site, Math.ceil(missing / 2));
   }
 
   /**
