@@ -47,7 +47,8 @@ export class RoleChangeStep extends Step {
 
 /**
  * A planned role change during which a site's link is cut at a moment drawn by the step
- * (while the change is pending, in progress, or just done), then healed. The gateway is left
+ * (`afterMs` into the change, or as soon as it is seen `in-progress`: the flip itself), then
+ * healed. The gateway is left
  * open, so the change itself must drain it (or wait its lease out when its site is cut). The
  * change must end, the group `optimal` in the new direction, within the bound once the link is
  * back (else `role-stuck`), and its final sync's RP must hold every acknowledged write.
@@ -55,7 +56,7 @@ export class RoleChangeStep extends Step {
 export class RoleChangeCutStep extends Step {
   constructor(
     readonly cut: 'primary' | 'secondary',
-    readonly afterMs: number,
+    readonly afterMs: number | 'in-progress',
     readonly forMs: number,
   ) {
     super();
@@ -75,9 +76,11 @@ export class RoleChangeCutStep extends Step {
       const before = await groupOf(r);
       const startedAt = m.tick();
       if (!(await ask(m, r, away, false))) return;
-      const at = Date.now() + this.afterMs;
+      const at = this.afterMs === 'in-progress' ? undefined : Date.now() + this.afterMs;
       const flipped = await awaitFlip(m, r, away, before.roleEpoch, false, startedAt, async (g) => {
-        if (cutAt === undefined && Date.now() >= at) {
+        const now =
+          at === undefined ? g.status === 'role-change-in-progress' || !g.roleChange : Date.now() >= at;
+        if (cutAt === undefined && now) {
           links.cut(site);
           cutAt = Date.now();
           const phase = g.roleChange ? g.status : 'done';
@@ -115,7 +118,8 @@ export class RoleChangeCutStep extends Step {
   }
 
   toString(): string {
-    return `roleChangeCut(${this.cut}, after ${this.afterMs}ms, for ${this.forMs}ms)`;
+    const at = this.afterMs === 'in-progress' ? 'in progress' : `after ${this.afterMs}ms`;
+    return `roleChangeCut(${this.cut}, ${at}, for ${this.forMs}ms)`;
   }
 }
 
@@ -410,7 +414,7 @@ export function faultsOf(set: FaultSet): fc.Arbitrary<SoakCommand>[] {
     fc
       .tuple(
         fc.constantFrom<'primary' | 'secondary'>('primary', 'secondary'),
-        fc.integer({ min: 0, max: 3000 }),
+        fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.constant<'in-progress'>('in-progress')),
         fc.integer({ min: 200, max: 5000 }),
       )
       .map(([site, after, ms]) => new RoleChangeCutStep(site, after, ms)),
