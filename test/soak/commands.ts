@@ -397,7 +397,11 @@ export class PairStep extends Step {
  * otherwise. Members do not change while a sync runs: refused for that, it is tried once more
  * when the sync has ended (waiting up to 5 s), so pairs do change in a run full of syncs.
  */
-async function memberChange<T>(r: SoakRun, what: string, change: () => Promise<T>): Promise<T | undefined> {
+export async function memberChange<T>(
+  r: SoakRun,
+  what: string,
+  change: () => Promise<T>,
+): Promise<T | undefined> {
   let code = '';
   for (let attempt = 0; attempt < 2; attempt++) {
     const out = await withTimeout(

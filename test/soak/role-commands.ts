@@ -9,7 +9,7 @@ import { requestRoleChange } from '../../shared/usecases/roles';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import { readAll } from '../support/workload';
 import type { FaultSet } from './args';
-import { laterFaults, type SoakCommand, Step, shapeOf } from './commands';
+import { laterFaults, memberChange, type SoakCommand, Step, shapeOf } from './commands';
 import type { Oracle, SyncRecord } from './oracle';
 import { type SoakRun, withTimeout } from './system';
 
@@ -94,8 +94,8 @@ export class RoleChangeCutStep extends Step {
       });
       links.heal(site);
       if (!flipped && (await stillChanging(r))) {
-        // Whatever else was cut or degraded (earlier steps) is healed: now the change must end.
-        links.heal();
+        // Whatever else was cut, degraded or held (earlier steps) is healed: now the change must end.
+        await healFaults(r);
         if (await awaitFlip(m, r, away, before.roleEpoch, false, startedAt)) return;
         m.violation(
           'role-stuck',
@@ -190,9 +190,10 @@ export class SiteLossStep extends Step {
  * volume left out would stay behind at the demoted site). False when that could not be done.
  */
 async function prepare(m: Oracle, r: SoakRun): Promise<boolean> {
-  // A change cannot end while a link is cut (and blocks every writer until it does): the cuts
-  // and slow links of earlier steps end here; roleChangeCut cuts a link during the change.
-  r.stack.h.stack.heal();
+  // A change cannot end while a link is cut or a sync waits for held change messages, and it
+  // blocks every writer until it ends: those faults of earlier steps end here (roleChangeCut
+  // cuts a link during the change).
+  await healFaults(r);
   if (!(await r.settleWrites(15_000))) {
     r.notes.push(`step ${m.step}: writes still in flight after 15 s; no role change`);
     return false;
@@ -209,18 +210,16 @@ async function prepare(m: Oracle, r: SoakRun): Promise<boolean> {
     if (resumed === true) r.counts.add('resumes');
   }
   for (const v of r.volumes.filter((x) => !x.member)) {
-    const added = await withTimeout(
-      addPair(r.deps, r.groupId, { primaryVolumeId: v.primaryId }).catch((e: Error) => e),
-      15_000,
+    const added = await memberChange(r, 'pair-adds', () =>
+      addPair(r.deps, r.groupId, { primaryVolumeId: v.primaryId }),
     );
-    if (added === 'timeout' || added instanceof Error) {
+    if (!added) {
       r.notes.push(`step ${m.step}: v${r.volumes.indexOf(v)} could not rejoin before the role change`);
       return false;
     }
     r.membershipChanged(v);
     v.secondaryId = added.secondaryVolumeId;
     v.member = true;
-    r.counts.add('pair-adds');
   }
   await r.observeSyncs();
   return true;
@@ -289,7 +288,10 @@ async function awaitFlip(
     await new Promise((res) => setTimeout(res, POLL_MS));
   }
   r.rolesUnsure = true;
-  r.notes.push(`step ${m.step}: the role change to ${site} did not end within ${FLIP_BOUND_MS} ms`);
+  const g = await groupOf(r);
+  r.notes.push(
+    `step ${m.step}: the role change to ${site} did not end within ${FLIP_BOUND_MS} ms (status ${g.status}, primary ${g.primarySite}, change ${g.roleChange ? JSON.stringify(g.roleChange) : 'none'}, sync ${g.activeSync?.id ?? 'none'}, lease ${g.lease ? 'held' : 'none'})`,
+  );
   return false;
 }
 
@@ -334,6 +336,13 @@ async function returned(r: SoakRun): Promise<boolean> {
     await new Promise((res) => setTimeout(res, 200));
   }
   return false;
+}
+
+/** Links healed, held change messages delivered, deliveries normal again. */
+async function healFaults(r: SoakRun): Promise<void> {
+  r.stack.h.stack.heal();
+  r.delivery.mode = 'normal';
+  for (let i = 0; i < 3 && r.delivery.heldCount > 0; i++) await withTimeout(r.delivery.release(), 15_000);
 }
 
 async function stillChanging(r: SoakRun): Promise<boolean> {
