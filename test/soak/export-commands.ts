@@ -94,7 +94,7 @@ export class ExportStep extends Step {
       const rand = prng(this.seed);
       const pick = () => Math.floor(rand() * served.length);
       const send = (k: number, offset: number, data: Uint8Array, fua: boolean, trim: boolean) => {
-        const volumeId = served[k].primaryId;
+        const volumeId = served[k].key;
         const issuedAt = m.tick();
         const parts: WriteRecord[] = [];
         for (let at = offset; at < offset + data.length; at = (Math.floor(at / CHUNK) + 1) * CHUNK) {
@@ -149,7 +149,7 @@ export class ExportStep extends Step {
         // Stored and published: every write of this export acknowledged before the FLUSH was sent.
         const answeredAt = m.tick();
         for (const w of sent.flatMap((x) => x.parts))
-          if (w.volumeId === served[k].primaryId && w.ackedAt !== undefined && w.ackedAt < issuedAt)
+          if (w.volumeId === served[k].key && w.ackedAt !== undefined && w.ackedAt < issuedAt)
             w.durableAt ??= answeredAt;
         return true;
       };
@@ -163,7 +163,7 @@ export class ExportStep extends Step {
           const k = pick();
           const kind = SHAPES[Math.floor(rand() * SHAPES.length)];
           const { offset, length } = shapeOf(kind, served[k].sizeBytes, rand);
-          const span = { volumeId: served[k].primaryId, offset, length };
+          const span = { volumeId: served[k].key, offset, length };
           // Requests in flight together never overlap: the oracle reads inclusion from the bytes.
           if (length === 0 || m.inflightOverlapping(span).length > 0) continue;
           const fill = new Uint8Array(length);
@@ -215,7 +215,7 @@ export class ExportStep extends Step {
     const { offset, length } = shapeOf('random', served[k].sizeBytes, rand);
     const fill = new Uint8Array(length);
     for (let b = 0; b < length; b++) fill[b] = Math.floor(rand() * 256);
-    const before = send(k, offset, m.distinctData(served[k].primaryId, offset, fill), false, false);
+    const before = send(k, offset, m.distinctData(served[k].key, offset, fill), false, false);
     if (!(await settle([before]))) return false;
     if (before.parts.some((w) => w.ackedAt === undefined)) return true;
     r.counts.add('export-trims');

@@ -155,7 +155,7 @@ async function writeChunks(
     const offset = ((first + i) % chunks) * CHUNK;
     const fill = new Uint8Array(CHUNK);
     for (let j = 0; j < CHUNK; j++) fill[j] = Math.floor(rand() * 256);
-    r.issue(gw, v.primaryId, offset, m.distinctData(v.primaryId, offset, fill));
+    r.issue(gw, v, offset, m.distinctData(v.key, offset, fill));
   }
   return r.settleWrites(15_000);
 }
