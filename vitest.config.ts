@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/support/closing-line-reporter.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     // Integration files each start their own emulators; two at a time fits two cores.

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { CHANGE_QUEUE_RETENTION_SECONDS } from '../shared/domain/group-rules';
 
 export interface WorkQueueProps {
   queueName: string;
@@ -11,7 +12,8 @@ export interface WorkQueueProps {
 }
 
 // SQS's maximum: change records waiting out a long control-table outage must not age out.
-const RETENTION = Duration.days(14);
+// The backlog age limit (group-rules) is checked against this same value.
+const RETENTION = Duration.seconds(CHANGE_QUEUE_RETENTION_SECONDS);
 
 /** A work queue with its dead-letter queue: TLS only, encrypted at rest. */
 export class WorkQueue extends Construct {

@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, type GroupView, seg } from '../api-client';
 import { leaf, secondsArg, sizeArg } from '../command';
 import { CliError } from '../errors';
@@ -14,6 +14,21 @@ interface SettingsFlags {
   recoveryPointAgeAlert?: number;
   backlogWarning?: number;
   backlogLimit?: number;
+  backlogLimitAge?: number;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** A duration as seconds or with a unit: 900, 15m, 12h, 7d. */
+function durationArg(value: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(value.trim());
+  const n = m ? Number(m[1]) * DURATION_UNITS[m[2] || 's'] : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(
+      'expected a duration greater than 0: seconds, or a number with s, m, h or d',
+    );
+  }
+  return n;
 }
 
 /** The settings options shared by `group create` and `group set`. */
@@ -49,6 +64,11 @@ function withSettings(cmd: Command): Command {
       '--backlog-limit <size>',
       'above this backlog, stop per-write tracking and resync by scan (e.g. 4GiB)',
       sizeArg,
+    )
+    .option(
+      '--backlog-limit-age <duration>',
+      "when the oldest unreplicated write is older, the same (e.g. 12h; default and most: the change queue's retention less 1h)",
+      durationArg,
     );
 }
 
@@ -69,6 +89,7 @@ function settingsBody(o: SettingsFlags): Record<string, unknown> {
     ...(o.resyncPolicy !== undefined && { resyncPolicy: o.resyncPolicy }),
     ...(Object.keys(thresholds).length > 0 && { thresholds }),
     ...(o.backlogLimit !== undefined && { backlogLimitBytes: o.backlogLimit }),
+    ...(o.backlogLimitAge !== undefined && { backlogLimitSeconds: o.backlogLimitAge }),
   };
 }
 
@@ -94,11 +115,13 @@ export function describeGroup(g: GroupView): string {
       ['last RP', g.lastRecoveryPoint ? `${g.lastRecoveryPoint.id} (cut ${g.lastRecoveryPoint.cutAt})` : '-'],
       ['RP age', formatAge(g.recoveryPointAgeSeconds)],
       ['backlog', formatBytes(g.backlogBytes)],
+      ['backlog age', formatAge(g.backlogAgeSeconds)],
       ['active sync', g.activeSyncId],
       ['sync warning', t.syncIntervalWarningSeconds && `${t.syncIntervalWarningSeconds}s`],
       ['RPO alert', t.recoveryPointAgeAlertSeconds && `${t.recoveryPointAgeAlertSeconds}s`],
       ['backlog warning', t.backlogWarningBytes && formatBytes(t.backlogWarningBytes)],
       ['backlog limit', g.backlogLimitBytes && formatBytes(g.backlogLimitBytes)],
+      ['backlog age limit', g.backlogLimitSeconds && `${g.backlogLimitSeconds}s`],
     ]),
   ];
   if (g.pairs.length > 0) {

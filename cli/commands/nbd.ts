@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ROOT } from '../../local/emulator';
-import { isAlive, localHome } from '../../local/local-config';
+import { isAlive, localHome, readLocalConfig } from '../../local/local-config';
 import type { OpenedExport } from '../../shared/nbd/open-export';
 import type { ListenAddress, NbdServer } from '../../shared/nbd/server';
-import { loadLocal } from '../api-client';
 import { leaf, onInterrupt, secondsArg } from '../command';
 import { CliError } from '../errors';
 import { emit, formatBytes, type JsonFlag, run } from '../output';
@@ -24,6 +23,7 @@ interface ServeFlags extends JsonFlag {
   detach?: boolean;
   timeout?: number;
   pidFile?: string;
+  config?: string;
 }
 
 /** What `--json` prints once the server accepts connections; the pid file holds it too. */
@@ -87,7 +87,7 @@ function isVolmirror(pid: number): boolean {
  * requests in flight and closes the exports (their final flush, the lease release).
  */
 async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
-  const local = loadLocal();
+  const { config } = await dataPlaneConfig(o);
   // Loaded here, not at the top: `volmirror --help` must not parse the AWS SDK.
   const [{ buildClients }, { buildDeps }, { openExport }, { NbdServer }] = await Promise.all([
     import('../../shared/aws/clients'),
@@ -95,8 +95,8 @@ async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
     import('../../shared/nbd/open-export'),
     import('../../shared/nbd/server'),
   ]);
-  const clients = buildClients(local.config);
-  const deps = buildDeps(local.config, clients);
+  const clients = buildClients(config);
+  const deps = buildDeps(config, clients);
   const opened: OpenedExport[] = [];
   let server: NbdServer | undefined;
   const shutdown = async () => {
@@ -141,6 +141,12 @@ async function serveForeground(specs: string[], o: ServeFlags): Promise<void> {
   await shutdown();
 }
 
+/** The running local stack's resources, or a deployment config file (see deployment-config.ts). */
+async function dataPlaneConfig(o: ServeFlags) {
+  const { resolveDataPlaneConfig } = await import('../deployment-config');
+  return resolveDataPlaneConfig(o.config, process.env, () => readLocalConfig());
+}
+
 /**
  * A socket file left by a server that was killed refuses the bind; one nobody answers on is
  * removed, one that answers belongs to a live server and is not touched.
@@ -167,7 +173,8 @@ async function serveDetached(specs: string[], o: ServeFlags): Promise<void> {
       `an NBD server is already running (pid ${existing.pid}); stop it with \`volmirror nbd stop\``,
     );
   }
-  loadLocal();
+  // Refused here, with the reason, rather than in the child's log.
+  await dataPlaneConfig(o);
   mkdirSync(localHome(), { recursive: true, mode: 0o700 });
   rmSync(pidFilePath(), { force: true });
   const log = openSync(logPath(), 'w', 0o600);
@@ -179,6 +186,7 @@ async function serveDetached(specs: string[], o: ServeFlags): Promise<void> {
     ...(o.socket ? ['--socket', o.socket] : []),
     ...(o.listen ? ['--listen', `${o.listen.host}:${o.listen.port}`] : []),
     ...(o.readOnly ? ['--read-only'] : []),
+    ...(o.config ? ['--config', resolve(o.config)] : []),
     '--pid-file',
     pidFilePath(),
   ];
@@ -251,6 +259,10 @@ export function registerNbd(program: Command): void {
     .option('--listen <host:port>', `TCP address to listen on (default ${DEFAULT_LISTEN})`, hostPort)
     .option('--socket <path>', 'listen on this Unix socket instead of TCP')
     .option('--read-only', 'serve every export read-only (a primary at its latest committed RP)')
+    .option(
+      '--config <file>',
+      'deployment config (its VOLMIRROR_CONFIG JSON) to serve from instead of the local stack; default $VOLMIRROR_CONFIG_FILE',
+    )
     .option('--detach', 'run in the background (log: .volmirror/nbd.log) and return once accepting')
     .option(
       '--timeout <seconds>',

@@ -234,10 +234,21 @@ export class ChunkStore {
     await this.putText(key, formatManifestIndex(parts), signal);
   }
 
-  /** The objects a manifest is stored in (its key and its parts), for deletion. */
-  async manifestObjects(key: string): Promise<{ key: string }[]> {
-    const parts = await this.manifestParts(key);
-    return [{ key }, ...Array.from({ length: parts }, (_, i) => ({ key: manifestPartKey(key, i + 1) }))];
+  /**
+   * Every version and delete marker of a manifest's objects (its key and its parts), the key's
+   * own last: deleting them in this order leaves a half-deleted manifest findable by its key.
+   * In a versioned bucket a delete without a version id only adds a marker and frees nothing.
+   */
+  async manifestVersions(key: string): Promise<{ key: string; versionId?: string }[]> {
+    const parts: { key: string; versionId?: string }[] = [];
+    const index: { key: string; versionId?: string }[] = [];
+    for await (const page of this.versionPages(key)) {
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key === key) index.push({ key, versionId: v.VersionId });
+        else if (v.Key?.startsWith(`${key}.part-`)) parts.push({ key: v.Key, versionId: v.VersionId });
+      }
+    }
+    return [...parts, ...index];
   }
 
   /** Stores a run of a sync's collect phase (entries sorted by volume, then chunk). */
@@ -293,6 +304,13 @@ export class ChunkStore {
       }
     } finally {
       body.destroy();
+    }
+  }
+
+  /** The keys that have a current version under a prefix, in key order. */
+  async *currentKeys(prefix: string): AsyncGenerator<string> {
+    for await (const page of this.versionPages(prefix)) {
+      for (const v of page.Versions ?? []) if (v.IsLatest && v.Key) yield v.Key;
     }
   }
 

@@ -41,6 +41,8 @@ export const syncObjects = {
   runs: (groupId: string, syncId: string) => `runs/${groupId}/${syncId}/`,
   /** Scan manifests of a quiesced cut (primary site). */
   scans: (groupId: string, syncId: string) => `manifests/${groupId}/scan-${syncId}/`,
+  /** Versions of the primary volumes that the sync's delta superseded, deleted once it commits (primary site). */
+  superseded: (groupId: string, syncId: string) => `superseded/${groupId}/${syncId}/`,
   /** Manifests of every commit attempt of one RP number (both sites). */
   attempts: (groupId: string, rpId: string) => `manifests/${groupId}/${rpId}/`,
 };

@@ -15,6 +15,10 @@ interface Latest {
  */
 export class DeltaBuilder {
   private readonly byVolume = new Map<string, Map<number, Latest>>();
+  private readonly losers: RunEntry[] = [];
+
+  /** `tracked`: the volumes whose displaced versions are listed by superseded(). */
+  constructor(private readonly tracked: ReadonlySet<string> = new Set()) {}
 
   add(epoch: number, record: ChangeRecord): void {
     let chunks = this.byVolume.get(record.volumeId);
@@ -23,9 +27,27 @@ export class DeltaBuilder {
       this.byVolume.set(record.volumeId, chunks);
     }
     const cur = chunks.get(record.chunk);
-    if (!cur || epoch > cur.epoch || (epoch === cur.epoch && record.seq > cur.seq)) {
-      chunks.set(record.chunk, { epoch, seq: record.seq, versionId: record.versionId, bytes: record.bytes });
-    }
+    const incoming: Latest = { epoch, seq: record.seq, versionId: record.versionId, bytes: record.bytes };
+    const wins = !cur || epoch > cur.epoch || (epoch === cur.epoch && record.seq > cur.seq);
+    if (wins) chunks.set(record.chunk, incoming);
+    const loser = wins ? cur : incoming;
+    // A duplicate names the winner's own version: only another version is superseded.
+    if (loser && loser.versionId !== chunks.get(record.chunk)?.versionId && this.tracked.has(record.volumeId))
+      this.losers.push({ volumeId: record.volumeId, chunk: record.chunk, ...loser });
+  }
+
+  /**
+   * The versions of tracked volumes that a later write of the same chunk displaced: written
+   * and superseded between two cuts, so no RP names them once this delta's RP is committed.
+   */
+  superseded(): RunEntry[] {
+    return this.losers.map(({ volumeId, chunk, epoch, seq, versionId }) => ({
+      volumeId,
+      chunk,
+      epoch,
+      seq,
+      versionId,
+    }));
   }
 
   /** The delta of one volume, sorted by chunk index. */
@@ -103,9 +125,14 @@ const newer = (a: RunEntry, b: RunEntry) => a.epoch > b.epoch || (a.epoch === b.
 /**
  * The delta of one volume from many runs: per chunk the highest (epoch, seq) over all runs,
  * in chunk order. Entries of volumes ordered before `volumeId` are skipped (they belong to
- * no planned pair); each run holds a chunk of a volume at most once.
+ * no planned pair); each run holds a chunk of a volume at most once. `onSuperseded` hears of
+ * every entry taken that lost to another version of its chunk.
  */
-export function latestOf(runs: Cursor<RunEntry>[], volumeId: string): Cursor<ChunkRef> {
+export function latestOf(
+  runs: Cursor<RunEntry>[],
+  volumeId: string,
+  onSuperseded?: (e: RunEntry) => void,
+): Cursor<ChunkRef> {
   const heads = async (): Promise<(RunEntry | undefined)[]> => {
     const out: (RunEntry | undefined)[] = [];
     for (const r of runs) {
@@ -126,7 +153,11 @@ export function latestOf(runs: Cursor<RunEntry>[], volumeId: string): Cursor<Chu
     }
     if (!best) return undefined;
     if (take) {
-      for (const [i, e] of hs.entries()) if (e?.chunk === best.chunk) await runs[i].take();
+      for (const [i, e] of hs.entries()) {
+        if (e?.chunk !== best.chunk) continue;
+        if (e.versionId !== best.versionId) onSuperseded?.(e);
+        await runs[i].take();
+      }
     }
     return [best.chunk, best.versionId];
   };

@@ -111,6 +111,60 @@ export function checkBacklogLimit(input: unknown, current?: number): number | un
 }
 
 /**
+ * How long SQS keeps a change-record message: the stack's change queue retention (SQS's
+ * maximum). A record older than this can be gone before ingest stores it, so it is the hard
+ * limit of a backlog's age.
+ */
+export const CHANGE_QUEUE_RETENTION_SECONDS = 14 * 86_400;
+
+/**
+ * The highest age limit, and the default: an hour below the retention leaves the tick (every
+ * minute) and the resync by scan it asks for time to act before any record could age out.
+ */
+export const MAX_BACKLOG_LIMIT_SECONDS = CHANGE_QUEUE_RETENTION_SECONDS - 3_600;
+
+export function checkBacklogLimitSeconds(input: unknown, current?: number): number | undefined {
+  if (input === undefined) return current;
+  if (input === null) return undefined;
+  if (
+    typeof input !== 'number' ||
+    !Number.isSafeInteger(input) ||
+    input < 1 ||
+    input > MAX_BACKLOG_LIMIT_SECONDS
+  ) {
+    throw badInput(
+      `backlogLimitSeconds must be a whole number of seconds from 1 to ${MAX_BACKLOG_LIMIT_SECONDS} (an hour below the change queue's retention of ${CHANGE_QUEUE_RETENTION_SECONDS}s)`,
+      'bad-backlog-limit',
+    );
+  }
+  return input;
+}
+
+/** The change backlog as measured: bytes not yet in an RP and when the oldest of them was stored. */
+export interface BacklogMeasure {
+  bytes: number;
+  oldestAt?: number;
+}
+
+/**
+ * Why the backlog overflowed, or undefined while within its limits: bytes above the group's
+ * byte limit (if any), or the oldest record older than its age limit (by default an hour below
+ * the change queue's retention, so an unset limit still keeps records from aging out).
+ */
+export function backlogOverflow(group: Group, backlog: BacklogMeasure, now: number): string | undefined {
+  const limit = group.backlogLimitBytes;
+  if (limit && backlog.bytes > limit) {
+    return `change backlog ${backlog.bytes} bytes is above the limit of ${limit}`;
+  }
+  const maxAge = group.backlogLimitSeconds ?? MAX_BACKLOG_LIMIT_SECONDS;
+  if (backlog.oldestAt !== undefined) {
+    const age = Math.floor((now - backlog.oldestAt) / 1000);
+    if (age > maxAge) return `oldest change record is ${age}s old, above the limit of ${maxAge}s`;
+  }
+  return undefined;
+}
+
+/**
  * Whether ingest stores a change batch of this epoch. While a resync by scan is pending the
  * records before its scan cut are useless (the scan finds the delta), so they are dropped:
  * that bounds the backlog of an overflowed group. Records after the scan cut are always kept,

@@ -2,20 +2,31 @@
 
 export type Role = 'primary' | 'secondary';
 
-export type GroupStatus =
-  | 'optimal'
-  | 'synchronizing-initial'
-  | 'synchronizing-interval'
-  | 'system-suspended'
-  | 'user-suspended'
-  | 'paused'
-  | 'orphan'
-  | 'role-change-pending'
-  | 'role-change-in-progress'
-  | 'role-conflict'
-  | 'failed';
+/** Every group status, as SANtricity names them (API values in kebab-case). */
+export const GROUP_STATUSES = [
+  'optimal',
+  'synchronizing-initial',
+  'synchronizing-interval',
+  'system-suspended',
+  'user-suspended',
+  'paused',
+  'orphan',
+  'role-change-pending',
+  'role-change-in-progress',
+  'role-conflict',
+  'failed',
+] as const;
+export type GroupStatus = (typeof GROUP_STATUSES)[number];
 
-export type PairStatus = 'synchronizing' | 'optimal' | 'incomplete' | 'failed' | 'orphan' | 'stopped';
+export const PAIR_STATUSES = [
+  'synchronizing',
+  'optimal',
+  'incomplete',
+  'failed',
+  'orphan',
+  'stopped',
+] as const;
+export type PairStatus = (typeof PAIR_STATUSES)[number];
 
 export type SyncMode = 'manual' | 'scheduled' | 'continuous';
 export type Priority = 'lowest' | 'low' | 'medium' | 'high' | 'highest';
@@ -87,6 +98,8 @@ export interface Group {
   thresholds: Thresholds;
   /** Above this many bytes of change records not yet in an RP, per-write tracking stops (resync by scan). */
   backlogLimitBytes?: number;
+  /** Above this age, in seconds, of the oldest change record not yet in an RP, the same. */
+  backlogLimitSeconds?: number;
   /** The open epoch: writes issued now are numbered with it. */
   epoch: number;
   lease?: Lease;
@@ -226,6 +239,11 @@ export interface SyncPause {
   retries: number;
   /** Epoch-milliseconds of the next attempt. */
   retryAt: number;
+  /**
+   * The user resumed the group during this pause: the resync policy `manual` no longer holds
+   * the sync, which goes on as soon as the sites answer. Cleared with the pause.
+   */
+  userResumed?: boolean;
 }
 
 export interface SyncJob {
@@ -282,6 +300,8 @@ export interface CollectProgress {
   runs: number;
   /** The only run, when it is small: kept here instead of in S3. */
   inlineRun?: string;
+  /** With inlineRun: the versions its fold superseded, as run lines (see DeltaBuilder.superseded). */
+  inlineSuperseded?: string;
   /** Present once every change batch is in a run: copy tasks are being planned. */
   planning?: PlanProgress;
 }

@@ -1,9 +1,9 @@
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
-import { storesChangeBatch } from '../domain/group-rules';
+import { backlogOverflow, storesChangeBatch } from '../domain/group-rules';
 import type { ChangeBatch, Group } from '../domain/model';
 import { recordEvent } from './events';
-import { backlogBytes } from './groups';
+import { measureBacklog } from './groups';
 import { scanResyncRequest } from './resync';
 
 /** Ingest's question: is this batch still tracked, or does a pending resync by scan make it useless? */
@@ -14,17 +14,17 @@ export async function tracksChangeBatch(deps: Deps, batch: ChangeBatch): Promise
 
 /**
  * Backlog overflow (DataKeeper's write-queue high water), checked by the tick: when the change
- * records not yet in an RP exceed the group's limit, per-write tracking stops (ingest drops
- * the group's batches from now on) and the group is marked for a resync by scan, which the
- * next sync does: compare chunk versions with the last RP, copy only what differs. Only while
- * no sync runs (the conditional write checks it), so a running delta sync never loses the
- * records it counts on.
+ * records not yet in an RP exceed the group's byte limit, or the oldest is older than its age
+ * limit (SQS retention is the hard one), per-write tracking stops (ingest drops the group's
+ * batches from now on) and the group is marked for a resync by scan, which the next sync
+ * does: compare chunk versions with the last RP, copy only what differs. Only while no sync
+ * runs (the conditional write checks it), so a running delta sync never loses the records it
+ * counts on.
  */
 export async function checkBacklogOverflow(deps: Deps, group: Group): Promise<boolean> {
-  const limit = group.backlogLimitBytes;
-  if (!limit || group.resyncByScan || group.activeSync) return false;
-  const backlog = await backlogBytes(deps, group);
-  if (backlog <= limit) return false;
+  if (group.resyncByScan || group.activeSync) return false;
+  const why = backlogOverflow(group, await measureBacklog(deps, group), deps.now());
+  if (!why) return false;
   const marked = await deps.table.update(
     keys.group(group.id),
     { set: { resyncByScan: scanResyncRequest(group.rpCounter) } },
@@ -39,7 +39,7 @@ export async function checkBacklogOverflow(deps: Deps, group: Group): Promise<bo
     group.id,
     'backlog-overflow',
     'warning',
-    `change backlog ${backlog} bytes is above the limit of ${limit}: per-write tracking stopped; the next sync resyncs by scan (only chunks that differ from the last RP are copied)`,
+    `${why}: per-write tracking stopped; the next sync resyncs by scan (only chunks that differ from the last RP are copied)`,
   );
   return true;
 }

@@ -4,7 +4,9 @@ import { badInput, conflict, notFound } from '../domain/errors';
 import {
   type Alert,
   alertsOf,
+  type BacklogMeasure,
   checkBacklogLimit,
+  checkBacklogLimitSeconds,
   checkPriority,
   checkResyncPolicy,
   checkSyncSettings,
@@ -51,9 +53,13 @@ export interface GroupView {
   resyncPolicy: Group['resyncPolicy'];
   thresholds: Group['thresholds'];
   backlogLimitBytes?: number;
+  /** Absent: the default, an hour below the change queue's retention. */
+  backlogLimitSeconds?: number;
   lastRecoveryPoint?: { id: string; cutAt: string; committedAt: string };
   recoveryPointAgeSeconds?: number;
   backlogBytes: number;
+  /** Age of the oldest change record not yet in an RP (absent: none, or none with a storing time). */
+  backlogAgeSeconds?: number;
   activeSyncId?: string;
   pairs: PairView[];
   alerts: Alert[];
@@ -68,6 +74,8 @@ export interface GroupSettingsInput {
   thresholds?: Thresholds;
   /** null removes the limit. */
   backlogLimitBytes?: number | null;
+  /** null goes back to the default (an hour below the change queue's retention). */
+  backlogLimitSeconds?: number | null;
 }
 
 export interface CreateGroupInput extends GroupSettingsInput {
@@ -97,6 +105,10 @@ export async function createGroup(deps: Deps, input: CreateGroupInput): Promise<
     ...(input.backlogLimitBytes !== undefined && {
       backlogLimitBytes: checkBacklogLimit(input.backlogLimitBytes),
     }),
+    ...(input.backlogLimitSeconds !== undefined &&
+      input.backlogLimitSeconds !== null && {
+        backlogLimitSeconds: checkBacklogLimitSeconds(input.backlogLimitSeconds),
+      }),
     epoch: 1,
     rpCounter: 0,
     membersVersion: 0,
@@ -143,12 +155,21 @@ export async function patchGroup(deps: Deps, id: unknown, input: GroupSettingsIn
     resyncPolicy: checkResyncPolicy(input.resyncPolicy, group.resyncPolicy),
     thresholds: checkThresholds(input.thresholds, group.thresholds),
   };
-  const limit = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
+  const bytes = checkBacklogLimit(input.backlogLimitBytes, group.backlogLimitBytes);
+  const seconds = checkBacklogLimitSeconds(input.backlogLimitSeconds, group.backlogLimitSeconds);
   const updated = await deps.table.update<Group>(
     keys.group(group.id),
-    limit === undefined
-      ? { set, remove: ['backlogLimitBytes'] }
-      : { set: { ...set, backlogLimitBytes: limit } },
+    {
+      set: {
+        ...set,
+        ...(bytes !== undefined && { backlogLimitBytes: bytes }),
+        ...(seconds !== undefined && { backlogLimitSeconds: seconds }),
+      },
+      remove: [
+        ...(bytes === undefined ? ['backlogLimitBytes'] : []),
+        ...(seconds === undefined ? ['backlogLimitSeconds'] : []),
+      ],
+    },
     { expr: 'attribute_exists(pk)' },
   );
   if (!updated) throw notFound('group', group.id);
@@ -172,8 +193,28 @@ export function suspendGroup(deps: Deps, id: unknown): Promise<GroupView> {
   return setUserStatus(deps, id, 'user-suspended', 'suspended', 'mirroring suspended by the user');
 }
 
-export function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
-  return setUserStatus(deps, id, 'optimal', 'resumed', 'mirroring resumed');
+/**
+ * A paused group (its sync cannot reach a site) stays `paused` on resume, which only lets its
+ * sync retry now and go on by itself once the sites answer (the sync's resume sets the group
+ * optimal): with the link still down the group never shows healthy. Other states go optimal.
+ */
+export async function resumeGroup(deps: Deps, id: unknown): Promise<GroupView> {
+  const group = await loadGroup(deps, id);
+  if (
+    group.status === 'paused' &&
+    group.activeSync &&
+    (await releasePausedSync(deps, group, group.activeSync.id))
+  ) {
+    await recordEvent(
+      deps,
+      group.id,
+      'resumed',
+      'info',
+      `resume requested: sync ${group.activeSync.id} goes on as soon as the other site answers`,
+    );
+    return groupView(deps, await loadGroup(deps, group.id));
+  }
+  return setUserStatus(deps, group.id, 'optimal', 'resumed', 'mirroring resumed');
 }
 
 /**
@@ -206,34 +247,55 @@ async function setUserStatus(
     },
   );
   if (!updated) throw conflict(`group ${group.id} is ${group.status} and cannot be ${verb}`, 'wrong-state');
-  // A paused sync retries now rather than at the end of its backoff.
-  if (status === 'optimal' && updated.activeSync) {
-    await deps.table.update(
-      keys.sync(group.id, updated.activeSync.id),
-      { set: { 'pause.retryAt': 0 } },
-      { expr: 'attribute_exists(pause)' },
-    );
-  }
+  if (status === 'optimal' && updated.activeSync)
+    await releasePausedSync(deps, updated, updated.activeSync.id);
   await recordEvent(deps, group.id, verb, 'info', message);
   return groupView(deps, updated);
 }
 
-/** Bytes written on the primary since the last RP (the reserved capacity), counted per batch. */
-export async function backlogBytes(deps: Deps, group: Group): Promise<number> {
+/**
+ * The user's resume of a group whose sync is paused: the sync retries now rather than at the
+ * end of its backoff, and the `manual` resync policy no longer holds it. False when the sync
+ * is not paused (any more).
+ */
+async function releasePausedSync(deps: Deps, group: Group, syncId: string): Promise<boolean> {
+  const released = await deps.table.update(
+    keys.sync(group.id, syncId),
+    { set: { 'pause.retryAt': 0, 'pause.userResumed': true } },
+    { expr: 'attribute_exists(pause)' },
+  );
+  return released !== null;
+}
+
+/**
+ * The change batches not yet in an RP: the bytes written on the primary since the last RP (the
+ * reserved capacity), counted per batch, and when ingest stored the oldest of them.
+ */
+export async function measureBacklog(deps: Deps, group: Group): Promise<BacklogMeasure> {
   const [from, to] = changeRange((group.lastRp?.epoch ?? 0) + 1, Number.MAX_SAFE_INTEGER);
-  let total = 0;
-  for await (const item of deps.table.query<{ bytes?: number }>(groupPartition(group.id), from, to, [
-    'bytes',
-  ])) {
-    total += item.bytes ?? 0;
+  const measure: BacklogMeasure = { bytes: 0 };
+  for await (const item of deps.table.query<{ bytes?: number; storedAt?: number }>(
+    groupPartition(group.id),
+    from,
+    to,
+    ['bytes', 'storedAt'],
+  )) {
+    measure.bytes += item.bytes ?? 0;
+    if (item.storedAt !== undefined && item.storedAt < (measure.oldestAt ?? Number.POSITIVE_INFINITY)) {
+      measure.oldestAt = item.storedAt;
+    }
   }
-  return total;
+  return measure;
+}
+
+export async function backlogBytes(deps: Deps, group: Group): Promise<number> {
+  return (await measureBacklog(deps, group)).bytes;
 }
 
 export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
   const [pairs, backlog, progress] = await Promise.all([
     loadPairs(deps, group.id),
-    backlogBytes(deps, group),
+    measureBacklog(deps, group),
     group.activeSync ? syncProgressByVolume(deps, group.activeSync.id) : Promise.resolve(new Map()),
   ]);
   const now = deps.now();
@@ -251,6 +313,7 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
     resyncPolicy: group.resyncPolicy,
     thresholds: group.thresholds,
     ...(group.backlogLimitBytes !== undefined && { backlogLimitBytes: group.backlogLimitBytes }),
+    ...(group.backlogLimitSeconds !== undefined && { backlogLimitSeconds: group.backlogLimitSeconds }),
     ...(group.lastRp && {
       lastRecoveryPoint: {
         id: group.lastRp.id,
@@ -259,7 +322,10 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       },
     }),
     ...(rpAge !== undefined && { recoveryPointAgeSeconds: rpAge }),
-    backlogBytes: backlog,
+    backlogBytes: backlog.bytes,
+    ...(backlog.oldestAt !== undefined && {
+      backlogAgeSeconds: Math.max(0, Math.floor((now - backlog.oldestAt) / 1000)),
+    }),
     ...(group.activeSync && { activeSyncId: group.activeSync.id }),
     pairs: pairs.map((p) => ({
       primaryVolumeId: p.primaryVolumeId,
@@ -268,6 +334,6 @@ export async function groupView(deps: Deps, group: Group): Promise<GroupView> {
       ...(progress.has(p.primaryVolumeId) && { progress: progress.get(p.primaryVolumeId) }),
       ...(group.resyncByScan && { resync: 'partial' as const }),
     })),
-    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog, now }),
+    alerts: alertsOf(group, { rpAgeSeconds: rpAge, backlogBytes: backlog.bytes, now }),
   };
 }

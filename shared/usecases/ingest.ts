@@ -49,6 +49,7 @@ export async function ingestChangeBatch(
     batch: b.batch,
     records: JSON.stringify(b.records),
     bytes: b.records.reduce((n, r) => n + r.bytes, 0),
+    storedAt: deps.now(),
   };
   const stored = await deps.table.put(keys.changeBatch(b.groupId, b.epoch, b.session, b.batch), item, {
     expr: 'attribute_not_exists(pk)',

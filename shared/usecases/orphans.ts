@@ -28,11 +28,7 @@ export async function dropRemovedPairManifests(
   ] as const) {
     if (shared.has(key)) continue;
     const store = deps.stores[site];
-    try {
-      // The index goes last: without it, an earlier purge already did this site.
-      await store.deleteVersions((await store.manifestObjects(key)).reverse());
-    } catch (e) {
-      if ((e as Error).name !== 'NoSuchKey') throw e;
-    }
+    // Every version, the index last: a purge stopped midway is finished by the next one.
+    await store.deleteVersions(await store.manifestVersions(key));
   }
 }

@@ -51,7 +51,7 @@ export async function removePreservedWrites(deps: Deps, groupId: unknown, rpId: 
       for await (const [index, versionId] of released)
         doomed.push({ key: chunkKey(v.secondaryVolumeId, index), versionId });
       // The manifest's index goes last: without it, this volume's part was done by an earlier call.
-      doomed.push(...(await store.manifestObjects(v.secondaryManifestKey)).reverse());
+      doomed.push(...(await store.manifestVersions(v.secondaryManifestKey)));
     } catch (e) {
       if ((e as Error).name === 'NoSuchKey') continue;
       throw e;

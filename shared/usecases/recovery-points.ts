@@ -155,7 +155,7 @@ async function purge(
           doomed.push({ key: chunkKey(volumeId, index), versionId });
         }
         // The manifest's index goes last: without it, this site's part was done by an earlier purge.
-        doomed.push(...(await store.manifestObjects(oldKey)).reverse());
+        doomed.push(...(await store.manifestVersions(oldKey)));
       } catch (e) {
         if ((e as Error).name === 'NoSuchKey') continue;
         throw e;

@@ -1,59 +1,20 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../local/emulator';
 import type { LocalConfig } from '../../local/local-config';
+import { alive, cli, cliJson } from '../support/cli';
 
-const BIN = join(ROOT, 'bin', 'volmirror.mjs');
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI as a user runs it, against the embedded emulators, with a bounded run time. */
-function cli(home: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  const { AWS_ENDPOINT_URL: _ignored, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: timeoutMs, env: { ...env, VOLMIRROR_HOME: home }, maxBuffer: 16 * MiB },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function json<T>(home: string, args: string[], timeoutMs?: number): Promise<T> {
-  const r = await cli(home, [...args, '--json'], timeoutMs);
-  if (r.code !== 0) throw new Error(`volmirror ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('volmirror rp clone', () => {
   const home = mkdtempSync(join(tmpdir(), 'volmirror-clones-'));
   let local: LocalConfig | undefined;
 
   beforeAll(async () => {
-    await json(home, ['up', '--detach', '--timeout', '90'], 100_000);
+    await cliJson(home, ['up', '--detach', '--timeout', '90'], 100_000);
     local = JSON.parse(readFileSync(join(home, 'local.json'), 'utf8')) as LocalConfig;
   }, 120_000);
 
@@ -67,7 +28,7 @@ describe('volmirror rp clone', () => {
   }, 90_000);
 
   it('clones an RP into writable volumes at the secondary site that read the RP image', async () => {
-    await json(home, [
+    await cliJson(home, [
       'volume',
       'create',
       'data',
@@ -78,21 +39,27 @@ describe('volmirror rp clone', () => {
       '--chunk-size',
       '64KiB',
     ]);
-    await json(home, ['group', 'create', 'db', '--primary-site', 'east', '--secondary-site', 'west']);
-    await json(home, ['pair', 'add', 'db', 'data']);
+    await cliJson(home, ['group', 'create', 'db', '--primary-site', 'east', '--secondary-site', 'west']);
+    await cliJson(home, ['pair', 'add', 'db', 'data']);
     const file = join(home, 'payload.bin');
     const payload = randomBytes(200 * KiB + 7);
     writeFileSync(file, payload);
-    await json(home, ['volume', 'write', 'data', '--file', file, '--offset', '1000']);
-    const sync = await json<{ recoveryPointId: string }>(
+    await cliJson(home, ['volume', 'write', 'data', '--file', file, '--offset', '1000']);
+    const sync = await cliJson<{ recoveryPointId: string }>(
       home,
       ['sync', 'db', '--wait', '--timeout', '60'],
       70_000,
     );
     const rp = sync.recoveryPointId;
-    const atRp = await json<{ sha256: string }>(home, ['volume', 'checksum', 'data', '--recovery-point', rp]);
+    const atRp = await cliJson<{ sha256: string }>(home, [
+      'volume',
+      'checksum',
+      'data',
+      '--recovery-point',
+      rp,
+    ]);
 
-    const { volumes } = await json<{ volumes: { id: string; site: string }[] }>(home, [
+    const { volumes } = await cliJson<{ volumes: { id: string; site: string }[] }>(home, [
       'rp',
       'clone',
       'db',
@@ -101,7 +68,9 @@ describe('volmirror rp clone', () => {
     expect(volumes).toHaveLength(1);
     const clone = volumes[0];
     expect(clone.site).toBe('west');
-    expect((await json<{ sha256: string }>(home, ['volume', 'checksum', clone.id])).sha256).toBe(atRp.sha256);
+    expect((await cliJson<{ sha256: string }>(home, ['volume', 'checksum', clone.id])).sha256).toBe(
+      atRp.sha256,
+    );
     const human = await cli(home, ['rp', 'clone', 'db', rp]);
     expect(human.code).toBe(0);
     expect(human.stdout).toContain('west');
@@ -109,20 +78,21 @@ describe('volmirror rp clone', () => {
     // A partial write to the clone merges with the RP's bytes around it.
     const patch = randomBytes(300);
     writeFileSync(file, patch);
-    await json(home, ['volume', 'write', clone.id, '--file', file, '--offset', '1500']);
+    await cliJson(home, ['volume', 'write', clone.id, '--file', file, '--offset', '1500']);
     const image = Buffer.alloc(MiB);
     payload.copy(image, 1000);
     patch.copy(image, 1500);
     const out = join(home, 'out.bin');
-    await json(home, ['volume', 'read', clone.id, '--out', out]);
+    await cliJson(home, ['volume', 'read', clone.id, '--out', out]);
     expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(
       createHash('sha256').update(image).digest('hex'),
     );
     // The RP is untouched.
     expect(
-      (await json<{ sha256: string }>(home, ['volume', 'checksum', 'data', '--recovery-point', rp])).sha256,
+      (await cliJson<{ sha256: string }>(home, ['volume', 'checksum', 'data', '--recovery-point', rp]))
+        .sha256,
     ).toBe(atRp.sha256);
-    await json(home, ['volume', 'delete', clone.id]);
+    await cliJson(home, ['volume', 'delete', clone.id]);
 
     const bad = await cli(home, ['rp', 'clone', 'db', 'rp-999999']);
     expect(bad.code).not.toBe(0);

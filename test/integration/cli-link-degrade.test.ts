@@ -1,39 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../local/emulator';
 import type { LocalConfig } from '../../local/local-config';
-
-const BIN = join(ROOT, 'bin', 'volmirror.mjs');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(home: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  const { AWS_ENDPOINT_URL: _ignored, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: timeoutMs, env: { ...env, VOLMIRROR_HOME: home } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function json<T>(home: string, args: string[], timeoutMs?: number): Promise<T> {
-  const r = await cli(home, [...args, '--json'], timeoutMs);
-  if (r.code !== 0) throw new Error(`volmirror ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+import { cli, cliJson, type Run } from '../support/cli';
 
 function expectRefused(r: Run, text: string): void {
   expect(r.code).not.toBe(0);
@@ -52,7 +22,7 @@ describe('volmirror local link degrade', () => {
   let local: LocalConfig | undefined;
 
   beforeAll(async () => {
-    await json(home, ['up', '--detach', '--timeout', '90'], 100_000);
+    await cliJson(home, ['up', '--detach', '--timeout', '90'], 100_000);
     local = JSON.parse(readFileSync(join(home, 'local.json'), 'utf8')) as LocalConfig;
   }, 120_000);
 
@@ -69,7 +39,7 @@ describe('volmirror local link degrade', () => {
   }, 90_000);
 
   it('fails every request to a site at rate 1, and heal restores it', async () => {
-    const volume = await json<{ id: string }>(home, [
+    const volume = await cliJson<{ id: string }>(home, [
       'volume',
       'create',
       'd',
@@ -78,7 +48,7 @@ describe('volmirror local link degrade', () => {
       '--size',
       '1MiB',
     ]);
-    const degraded = await json<LinkAnswer>(home, [
+    const degraded = await cliJson<LinkAnswer>(home, [
       'local',
       'link',
       'degrade',
@@ -98,7 +68,7 @@ describe('volmirror local link degrade', () => {
       const r = await cli(home, ['volume', 'checksum', volume.id]);
       expect(r.code).not.toBe(0);
     } finally {
-      const healed = await json<LinkAnswer>(home, ['local', 'link', 'heal', '--site', 'west']);
+      const healed = await cliJson<LinkAnswer>(home, ['local', 'link', 'heal', '--site', 'west']);
       expect(healed.links).toEqual({ east: 'up', west: 'up' });
     }
     expect((await cli(home, ['volume', 'checksum', volume.id, '--json'])).code).toBe(0);
@@ -108,7 +78,7 @@ describe('volmirror local link degrade', () => {
     const text = await cli(home, ['local', 'link', 'degrade', '--error-rate', '0.25']);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('link to east: degraded (25% answered 503, 0 ms delay)');
-    await json(home, ['local', 'link', 'heal']);
+    await cliJson(home, ['local', 'link', 'heal']);
     expectRefused(await cli(home, ['local', 'link', 'degrade']), 'error-rate');
     expectRefused(await cli(home, ['local', 'link', 'degrade', '--error-rate', '1.5']), 'error-rate');
     expectRefused(

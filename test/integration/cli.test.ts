@@ -1,71 +1,13 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../../local/emulator';
 import type { LocalConfig } from '../../local/local-config';
+import { alive, cli, cliJson, gone, type Run } from '../support/cli';
 
-const BIN = join(ROOT, 'bin', 'volmirror.mjs');
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The embedded emulators, whatever the developer's shell points AWS_ENDPOINT_URL at. */
-function cliEnv(home: string): NodeJS.ProcessEnv {
-  const { AWS_ENDPOINT_URL: _ignored, ...env } = process.env;
-  return { ...env, VOLMIRROR_HOME: home };
-}
-
-/** The CLI as a user runs it, in its own process, with a bounded run time. */
-function cli(home: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: ROOT,
-        timeout: timeoutMs,
-        env: cliEnv(home),
-        maxBuffer: 16 * MiB,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function json<T>(home: string, args: string[], timeoutMs?: number): Promise<T> {
-  const r = await cli(home, [...args, '--json'], timeoutMs);
-  if (r.code !== 0) throw new Error(`volmirror ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pids: number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (pids.every((p) => !alive(p))) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return pids.every((p) => !alive(p));
-}
 
 /** A refused command: non-zero exit, exactly one line on stderr, nothing on stdout. */
 function expectRefused(r: Run, code?: string): void {
@@ -89,7 +31,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
   let local: LocalConfig | undefined;
 
   beforeAll(async () => {
-    const up = await json<{ apiUrl: string; sites: string[]; endpoints: Record<string, string> }>(
+    const up = await cliJson<{ apiUrl: string; sites: string[]; endpoints: Record<string, string> }>(
       home,
       ['up', '--detach', '--timeout', '90'],
       100_000,
@@ -116,7 +58,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
   });
 
   it('mirrors a group: write, sync --wait, equal checksums at the RP, status', async () => {
-    const data = await json<Volume>(home, [
+    const data = await cliJson<Volume>(home, [
       'volume',
       'create',
       'data',
@@ -127,7 +69,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       '--chunk-size',
       '64KiB',
     ]);
-    const logs = await json<Volume>(home, [
+    const logs = await cliJson<Volume>(home, [
       'volume',
       'create',
       'logs',
@@ -138,7 +80,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
     ]);
     expect(data.sizeBytes).toBe(4 * MiB);
     expect(logs.sizeBytes).toBe(MiB);
-    const group = await json<{ id: string }>(home, [
+    const group = await cliJson<{ id: string }>(home, [
       'group',
       'create',
       'db',
@@ -150,15 +92,15 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       'manual',
     ]);
     // By name and by id: both resolve.
-    const p1 = await json<{ secondaryVolumeId: string }>(home, ['pair', 'add', 'db', 'data']);
-    const p2 = await json<{ secondaryVolumeId: string }>(home, ['pair', 'add', group.id, logs.id]);
+    const p1 = await cliJson<{ secondaryVolumeId: string }>(home, ['pair', 'add', 'db', 'data']);
+    const p2 = await cliJson<{ secondaryVolumeId: string }>(home, ['pair', 'add', group.id, logs.id]);
 
     // An unaligned write spanning several chunks (partial first and last chunk).
     const file = join(home, 'payload.bin');
     const payload = randomBytes(300 * KiB + 123);
     writeFileSync(file, payload);
     const offset = 100_000;
-    const written = await json<{ bytes: number }>(home, [
+    const written = await cliJson<{ bytes: number }>(home, [
       'volume',
       'write',
       'data',
@@ -168,9 +110,9 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       String(offset),
     ]);
     expect(written.bytes).toBe(payload.length);
-    await json(home, ['volume', 'write', 'logs', '--file', file]);
+    await cliJson(home, ['volume', 'write', 'logs', '--file', file]);
 
-    const sync = await json<{ state: string; recoveryPointId: string }>(
+    const sync = await cliJson<{ state: string; recoveryPointId: string }>(
       home,
       ['sync', 'db', '--wait', '--timeout', '60'],
       70_000,
@@ -187,14 +129,14 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       [data.id, p1.secondaryVolumeId],
       [logs.id, p2.secondaryVolumeId],
     ]) {
-      const a = await json<{ sha256: string; recoveryPointId: string }>(home, [
+      const a = await cliJson<{ sha256: string; recoveryPointId: string }>(home, [
         'volume',
         'checksum',
         primary,
         '--recovery-point',
         rp,
       ]);
-      const b = await json<{ sha256: string }>(home, [
+      const b = await cliJson<{ sha256: string }>(home, [
         'volume',
         'checksum',
         secondary,
@@ -208,7 +150,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
 
     // A range read of the secondary at the RP gives back the payload, byte for byte.
     const out = join(home, 'out.bin');
-    await json(home, [
+    await cliJson(home, [
       'volume',
       'read',
       p1.secondaryVolumeId,
@@ -223,7 +165,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
     ]);
     expect(readFileSync(out).equals(payload)).toBe(true);
 
-    const status = await json<
+    const status = await cliJson<
       { name: string; status: string; lastRecoveryPoint?: { id: string }; pairs: { status: string }[] }[]
     >(home, ['status']);
     const db = status.find((g) => g.name === 'db');
@@ -236,9 +178,9 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
     expect(human.stdout).toContain('db');
     expect(human.stdout).toContain(rp);
 
-    const rps = await json<{ id: string }[]>(home, ['rp', 'list', 'db']);
+    const rps = await cliJson<{ id: string }[]>(home, ['rp', 'list', 'db']);
     expect(rps[0].id).toBe(rp);
-    const events = await json<{ kind: string }[]>(home, ['events', 'db']);
+    const events = await cliJson<{ kind: string }[]>(home, ['events', 'db']);
     expect(events.some((e) => e.kind === 'rp-committed')).toBe(true);
 
     // The secondary takes no writes from a gateway.
@@ -249,8 +191,8 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
   });
 
   it('refuses bad input with one stderr line and creates nothing', async () => {
-    const volumesBefore = await json<Volume[]>(home, ['volume', 'list']);
-    const groupsBefore = await json<unknown[]>(home, ['group', 'list']);
+    const volumesBefore = await cliJson<Volume[]>(home, ['volume', 'list']);
+    const groupsBefore = await cliJson<unknown[]>(home, ['group', 'list']);
     expectRefused(
       await cli(home, ['volume', 'create', 'bad/name', '--site', 'east', '--size', '1MiB', '--json']),
       'bad-name',
@@ -268,15 +210,15 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       'same-site',
     );
     expectRefused(await cli(home, ['volume', 'show', '../etc']), 'bad-id');
-    expect(await json<Volume[]>(home, ['volume', 'list'])).toEqual(volumesBefore);
-    expect(await json<unknown[]>(home, ['group', 'list'])).toHaveLength(groupsBefore.length);
+    expect(await cliJson<Volume[]>(home, ['volume', 'list'])).toEqual(volumesBefore);
+    expect(await cliJson<unknown[]>(home, ['group', 'list'])).toHaveLength(groupsBefore.length);
   });
 
   it('cuts and heals the link to a site', async () => {
-    const volumes = await json<Volume[]>(home, ['volume', 'list']);
+    const volumes = await cliJson<Volume[]>(home, ['volume', 'list']);
     const mirror = volumes.find((v) => v.name === 'data-mirror');
     expect(mirror).toBeDefined();
-    const cut = await json<{ links: Record<string, string> }>(home, [
+    const cut = await cliJson<{ links: Record<string, string> }>(home, [
       'local',
       'link',
       'cut',
@@ -288,7 +230,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
       // The CLI's own path to the west site goes through the cut link.
       expectRefused(await cli(home, ['volume', 'checksum', mirror?.id ?? '']), 'site-unreachable');
     } finally {
-      const healed = await json<{ links: Record<string, string> }>(home, [
+      const healed = await cliJson<{ links: Record<string, string> }>(home, [
         'local',
         'link',
         'heal',
@@ -305,7 +247,7 @@ describe('volmirror CLI against `volmirror up --detach`', () => {
   it('`down` stops every process and removes the config', async () => {
     const pids = [local?.pid ?? 0, ...(local?.emulatorPids ?? [])];
     expect(pids.every(alive)).toBe(true);
-    const down = await json<{ stopped: boolean }>(home, ['down'], 70_000);
+    const down = await cliJson<{ stopped: boolean }>(home, ['down'], 70_000);
     expect(down.stopped).toBe(true);
     expect(existsSync(configPath)).toBe(false);
     expect(await gone(pids, 10_000)).toBe(true);

@@ -7,55 +7,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../local/emulator';
 import type { LocalConfig } from '../../local/local-config';
+import { alive, BIN, cli, cliEnv, cliJson } from '../support/cli';
 import { waitFor } from '../support/harness';
 
-const BIN = join(ROOT, 'bin', 'volmirror.mjs');
 const MiB = 1024 * 1024;
 const TOOLS = ['nbdcopy', 'qemu-io'];
 const exec = promisify(execFile);
-
-/** The embedded emulators, whatever the developer's shell points AWS_ENDPOINT_URL at. */
-function cliEnv(home: string): NodeJS.ProcessEnv {
-  const { AWS_ENDPOINT_URL: _ignored, ...env } = process.env;
-  return { ...env, VOLMIRROR_HOME: home };
-}
-
-async function cli(
-  home: string,
-  args: string[],
-  timeoutMs = 60_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      timeout: timeoutMs,
-      env: cliEnv(home),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof err.code === 'number' ? err.code : 1,
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    };
-  }
-}
-
-async function json<T>(home: string, args: string[], timeoutMs?: number): Promise<T> {
-  const r = await cli(home, [...args, '--json'], timeoutMs);
-  if (r.code !== 0) throw new Error(`volmirror ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Serving {
   exports: {
@@ -79,7 +36,7 @@ describe('volmirror nbd serve on the embedded stack', () => {
         throw new Error(`${tool} is not installed: run scripts/setup-block-tools.sh (as root)`);
       });
     }
-    await json(home, ['up', '--detach', '--timeout', '90'], 100_000);
+    await cliJson(home, ['up', '--detach', '--timeout', '90'], 100_000);
     local = JSON.parse(readFileSync(join(home, 'local.json'), 'utf8')) as LocalConfig;
   }, 120_000);
 
@@ -94,7 +51,7 @@ describe('volmirror nbd serve on the embedded stack', () => {
   }, 150_000);
 
   it('serves a primary volume; writes through NBD reach the RP, which serves them back read-only', async () => {
-    const data = await json<{ id: string }>(home, [
+    const data = await cliJson<{ id: string }>(home, [
       'volume',
       'create',
       'data',
@@ -103,7 +60,7 @@ describe('volmirror nbd serve on the embedded stack', () => {
       '--size',
       '8MiB',
     ]);
-    await json(home, [
+    await cliJson(home, [
       'group',
       'create',
       'db',
@@ -114,9 +71,9 @@ describe('volmirror nbd serve on the embedded stack', () => {
       '--sync',
       'manual',
     ]);
-    const pair = await json<{ secondaryVolumeId: string }>(home, ['pair', 'add', 'db', 'data']);
+    const pair = await cliJson<{ secondaryVolumeId: string }>(home, ['pair', 'add', 'db', 'data']);
 
-    const served = await json<Serving>(
+    const served = await cliJson<Serving>(
       home,
       ['nbd', 'serve', 'data', '--listen', '127.0.0.1:0', '--detach'],
       70_000,
@@ -142,13 +99,13 @@ describe('volmirror nbd serve on the embedded stack', () => {
     });
     image.fill(0xab, 1000, 4000);
 
-    const sync = await json<{ state: string; recoveryPointId: string }>(
+    const sync = await cliJson<{ state: string; recoveryPointId: string }>(
       home,
       ['sync', 'db', '--wait', '--timeout', '90'],
       100_000,
     );
     expect(sync.state).toBe('committed');
-    const stopped = await json<{ stopped: boolean }>(home, ['nbd', 'stop'], 70_000);
+    const stopped = await cliJson<{ stopped: boolean }>(home, ['nbd', 'stop'], 70_000);
     expect(stopped.stopped).toBe(true);
     expect(existsSync(join(home, 'nbd.pid'))).toBe(false);
 

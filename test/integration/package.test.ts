@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -14,46 +13,9 @@ import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../local/emulator';
 import type { LocalConfig } from '../../local/local-config';
+import { alive, gone, run } from '../support/cli';
 
 const MiB = 1024 * 1024;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }) {
-  return new Promise<Run>((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, maxBuffer: 16 * MiB },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pids: number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (pids.every((p) => !alive(p))) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return pids.every((p) => !alive(p));
-}
 
 interface PackResult {
   filename: string;
@@ -80,7 +42,7 @@ describe('the packed package, installed globally on a clean prefix', () => {
     run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: at, env, timeoutMs });
   const volmirror = (args: string[], timeoutMs = 60_000) =>
     run(join(prefix, 'bin', 'volmirror'), args, { cwd, env, timeoutMs });
-  async function json<T>(args: string[], timeoutMs?: number): Promise<T> {
+  async function cliJson<T>(args: string[], timeoutMs?: number): Promise<T> {
     const r = await volmirror([...args, '--json'], timeoutMs);
     if (r.code !== 0) throw new Error(`volmirror ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
@@ -151,7 +113,7 @@ describe('the packed package, installed globally on a clean prefix', () => {
     });
     expect(setup, setup.stderr).toMatchObject({ code: 0, stderr: '' });
 
-    const up = await json<{ apiUrl: string; configPath: string; sites: string[] }>(
+    const up = await cliJson<{ apiUrl: string; configPath: string; sites: string[] }>(
       ['up', '--detach', '--timeout', '90'],
       100_000,
     );
@@ -161,8 +123,16 @@ describe('the packed package, installed globally on a clean prefix', () => {
     expect(up.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(up.sites).toEqual(['east', 'west']);
 
-    const vol = await json<{ id: string }>(['volume', 'create', 'data', '--site', 'east', '--size', '1MiB']);
-    await json([
+    const vol = await cliJson<{ id: string }>([
+      'volume',
+      'create',
+      'data',
+      '--site',
+      'east',
+      '--size',
+      '1MiB',
+    ]);
+    await cliJson([
       'group',
       'create',
       'db',
@@ -173,19 +143,19 @@ describe('the packed package, installed globally on a clean prefix', () => {
       '--sync',
       'manual',
     ]);
-    const pair = await json<{ secondaryVolumeId: string }>(['pair', 'add', 'db', 'data']);
+    const pair = await cliJson<{ secondaryVolumeId: string }>(['pair', 'add', 'db', 'data']);
     const payload = randomBytes(200_000);
     const file = join(work, 'payload.bin');
     writeFileSync(file, payload);
-    await json(['volume', 'write', vol.id, '--file', file]);
-    const sync = await json<{ state: string; recoveryPointId: string }>(
+    await cliJson(['volume', 'write', vol.id, '--file', file]);
+    const sync = await cliJson<{ state: string; recoveryPointId: string }>(
       ['sync', 'db', '--wait', '--timeout', '60'],
       70_000,
     );
     expect(sync.state).toBe('committed');
     const image = Buffer.alloc(MiB);
     payload.copy(image);
-    const mirrored = await json<{ sha256: string }>([
+    const mirrored = await cliJson<{ sha256: string }>([
       'volume',
       'checksum',
       pair.secondaryVolumeId,
@@ -194,7 +164,7 @@ describe('the packed package, installed globally on a clean prefix', () => {
     ]);
     expect(mirrored.sha256).toBe(createHash('sha256').update(image).digest('hex'));
 
-    const down = await json<{ stopped: boolean }>(['down'], 70_000);
+    const down = await cliJson<{ stopped: boolean }>(['down'], 70_000);
     expect(down.stopped).toBe(true);
     expect(await gone([local.pid, ...local.emulatorPids], 10_000)).toBe(true);
     expect(existsSync(up.configPath)).toBe(false);

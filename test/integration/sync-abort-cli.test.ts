@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT } from '../../local/emulator';
 import { writeLocalConfig } from '../../local/local-config';
 import type { SyncView } from '../../shared/usecases/sync/index';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
+import { cli } from '../support/cli';
 import {
   type Harness,
   mirroredGroup,
@@ -19,22 +18,6 @@ import {
 } from '../support/harness';
 
 const CHUNK = 64 * 1024;
-const BIN = join(ROOT, 'bin', 'volmirror.mjs');
-
-function cli(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { AWS_ENDPOINT_URL: _ignored, VOLMIRROR_API_URL: _url, ...env } = process.env;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: 60_000, env: { ...env, VOLMIRROR_HOME: home } },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
 describe('volmirror sync abort', () => {
   let h: Harness | undefined;
   let home: string | undefined;

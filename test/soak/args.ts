@@ -19,8 +19,8 @@ export interface SoakArgs {
   quiet: boolean;
 }
 
-/** `original`: the first seeds' steps; `later`: those and the faults added next; `roles`: those and the role steps; `all`: everything. */
-export const FAULT_SETS = ['all', 'original', 'later', 'roles'] as const;
+/** `original`: the first seeds' steps; `later`: those and the faults added next; `roles`: those and the role steps; `status`: those and the backlog-overflow and member-failure steps; `all`: those and the block-export steps. */
+export const FAULT_SETS = ['all', 'original', 'later', 'roles', 'status'] as const;
 export type FaultSet = (typeof FAULT_SETS)[number];
 
 const SEED_RANGE = /^(\d+)\.\.(\d+)$/;
@@ -28,7 +28,7 @@ const MAX_SEEDS = 10_000;
 
 /**
  * `--seed N` or `--seeds A..B` / `--seeds A,B,C`; `--steps K`; `--runs R` (runs per seed);
- * `--path P`; `--topology per-site|shared`; `--kinds a,b`; `--faults all|original|later|roles`
+ * `--path P`; `--topology per-site|shared`; `--kinds a,b`; `--faults all|original|later|roles|status`
  * (`original` replays seeds recorded before the later faults were added, `later` those recorded
  * before the role steps); `--shrink-budget-seconds S`,
  * `--max-shrinks N`, `--retries R` (bounds of the shrinking); `--max-minutes M`; `--json`; `--quiet`.

@@ -1,11 +1,15 @@
 import fc from 'fast-check';
-import { INGEST_POLLERS, type IngestStopPoint } from '../../local/runtime';
+import type { IngestStopPoint } from '../../local/runtime';
+import { DomainError } from '../../shared/domain/errors';
 import { Gateway } from '../../shared/gateway/gateway';
 import { resumeGroup, suspendGroup } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
 import { abortSync, startSync } from '../../shared/usecases/sync/index';
 import type { Oracle } from './oracle';
-import { CHUNK, COPY_WORKERS, prng, type SoakRun, VOLUME_SIZES, withTimeout } from './system';
+import { CHUNK, prng, type SoakRun, VOLUME_SIZES, withTimeout } from './system';
+
+/** How long a kill stays armed, waiting for a worker with work in hand. */
+const KILL_ARMED_MS = 20_000;
 
 /** One step of a soak run. `run` must return in bounded time whatever the faults. */
 export type SoakCommand = fc.AsyncCommand<Oracle, SoakRun>;
@@ -24,6 +28,7 @@ export abstract class Step implements SoakCommand {
   async run(m: Oracle, r: SoakRun): Promise<void> {
     m.step += 1;
     r.log(`step ${m.step}: ${this.toString()}`);
+    if (r.rolesUnsure) await r.refollow(m);
     await this.act(m, r);
     await r.observeSyncs();
     if (m.violations.length > 0) throw new Error(`invariant violated at step ${m.step} (${this.toString()})`);
@@ -87,7 +92,7 @@ export class WriteStep extends Step {
       const gw = r.gateway;
       if (!gw) return;
       const { offset, length } = shapeOf(this.kind, v.sizeBytes, rand);
-      const span = { volumeId: v.primaryId, offset, length };
+      const span = { volumeId: v.key, offset, length };
       const before = m.inflightOverlapping(span);
       if (before.length > 0) {
         const settled = await withTimeout(Promise.all(before.map((w) => r.settledOf(w.id))), 10_000);
@@ -98,7 +103,7 @@ export class WriteStep extends Step {
       }
       const fill = new Uint8Array(length);
       for (let j = 0; j < length; j++) fill[j] = Math.floor(rand() * 256);
-      r.issue(gw, v.primaryId, offset, m.distinctData(v.primaryId, offset, fill));
+      r.issue(gw, v, offset, m.distinctData(v.key, offset, fill));
     }
   }
 
@@ -114,12 +119,14 @@ export class SecondGatewayStep extends Step {
   }
 
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    // A volume out of the group is written under a lease of its own: a second gateway for it
+    // is right to open. The step asks for a member (the drawn volume, else the first one).
+    const v = r.volumes[this.volume].member ? r.volumes[this.volume] : r.volumes.find((x) => x.member);
+    if (!v) return;
     r.counts.add('second-gateway-attempts');
     const openedAt = m.tick();
     const second = await withTimeout(
-      Gateway.open(r.gatewayDeps, r.volumes[this.volume].primaryId, { renewEveryMs: 100 }).catch(
-        () => undefined,
-      ),
+      Gateway.open(r.gatewayDeps, v.primaryId, { renewEveryMs: 100 }).catch(() => undefined),
       15_000,
     );
     if (!second || second === 'timeout') return;
@@ -189,19 +196,18 @@ export class DegradeStep extends Step {
   }
 }
 
-/** Stops copy workers between two chunk copies, as a killed Lambda would, then starts new ones. */
+/**
+ * Copy workers die between two chunk copies, as killed Lambdas: the kill is armed for up to
+ * KILL_ARMED_MS and lands on the first worker that reaches a copy; for `forMs` from then every
+ * worker that does dies, then new ones start.
+ */
 export class KillCopyWorkersStep extends Step {
   constructor(readonly forMs: number) {
     super();
   }
 
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
-    const s = r.stack;
-    s.killCopy = true;
-    await new Promise((res) => setTimeout(res, this.forMs));
-    s.killCopy = false;
-    const missing = 2 * COPY_WORKERS - s.runtime.copyWorkersAlive;
-    if (missing > 0) for (const site of SITES) s.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+    r.stack.armCopyKill(KILL_ARMED_MS, this.forMs);
   }
 
   toString(): string {
@@ -271,7 +277,11 @@ export class KillDriversStep extends Step {
   }
 }
 
-/** Ingest workers die at a point of their work (before handling, or before the delete), then new ones start. */
+/**
+ * Ingest workers die at a point of their work (before handling a batch, or before its delete):
+ * armed as `killCopyWorkers`, the kill lands on the next batch and lasts `forMs`, then new
+ * workers start.
+ */
 export class KillIngestStep extends Step {
   constructor(
     readonly point: IngestStopPoint,
@@ -281,12 +291,7 @@ export class KillIngestStep extends Step {
   }
 
   protected async act(_m: Oracle, r: SoakRun): Promise<void> {
-    const s = r.stack;
-    s.killIngest = this.point;
-    await new Promise((res) => setTimeout(res, this.forMs));
-    s.killIngest = undefined;
-    const missing = 2 * INGEST_POLLERS - s.runtime.ingestWorkersAlive;
-    if (missing > 0) for (const site of SITES) s.runtime.startIngestWorkers(site, Math.ceil(missing / 2));
+    r.stack.armIngestKill(this.point, KILL_ARMED_MS, this.forMs);
   }
 
   toString(): string {
@@ -305,7 +310,7 @@ export class StallStep extends Step {
   }
 
   protected async act(m: Oracle, r: SoakRun): Promise<void> {
-    const site = r.deps.config.sites[0].name;
+    const site = r.primarySite;
     r.stack.h.stack.stall(site);
     await new Promise((res) => setTimeout(res, this.forMs));
     r.stack.h.stack.release(site);
@@ -366,32 +371,60 @@ export class PairStep extends Step {
     if (v.member) {
       r.membershipChanged(v);
       v.member = false;
-      const removed = await withTimeout(
-        removePair(r.deps, r.groupId, v.primaryId).then(
-          () => true,
-          () => false,
-        ),
-        15_000,
+      const removed = await memberChange(r, 'pair-removes', () =>
+        removePair(r.deps, r.groupId, v.primaryId).then(() => true),
       );
       v.member = removed !== true;
-      if (removed === true) r.counts.add('pair-removes');
       return;
     }
-    const added = await withTimeout(
-      addPair(r.deps, r.groupId, { primaryVolumeId: v.primaryId }).catch(() => undefined),
-      15_000,
+    const added = await memberChange(r, 'pair-adds', () =>
+      addPair(r.deps, r.groupId, { primaryVolumeId: v.primaryId }),
     );
-    if (added && added !== 'timeout') {
+    if (added) {
       r.membershipChanged(v);
       v.secondaryId = added.secondaryVolumeId;
       v.member = true;
-      r.counts.add('pair-adds');
     }
   }
 
   toString(): string {
     return `togglePair(v${this.volume})`;
   }
+}
+
+/**
+ * A pair change, counted under `what` when it succeeds and under `what-refused:<code>`
+ * otherwise. Members do not change while a sync runs: refused for that, it is tried once more
+ * when the sync has ended (waiting up to 5 s), so pairs do change in a run full of syncs.
+ */
+export async function memberChange<T>(
+  r: SoakRun,
+  what: string,
+  change: () => Promise<T>,
+): Promise<T | undefined> {
+  let code = '';
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const out = await withTimeout(
+      change().catch((e: Error) => {
+        code = e instanceof DomainError ? e.code : e.name;
+        return undefined;
+      }),
+      15_000,
+    );
+    if (out === 'timeout') code = 'timeout';
+    else if (out !== undefined) {
+      r.counts.add(what);
+      return out;
+    }
+    if (code !== 'sync-running') break;
+    const until = Date.now() + 5_000;
+    while (r.syncRunning() && Date.now() < until) {
+      await new Promise((res) => setTimeout(res, 200));
+      await r.observeSyncs();
+    }
+  }
+  r.counts.add(`${what}-refused:${code}`);
+  return undefined;
 }
 
 export class SuspendStep extends Step {

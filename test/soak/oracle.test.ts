@@ -130,4 +130,57 @@ describe('soak oracle', () => {
     o.checkCopies(s, () => 8);
     expect(o.violations.map((v) => v.kind)).toEqual(['needless-copy']);
   });
+
+  it("a planned change's final sync must hold every write acked before its commit was seen", () => {
+    const o = new Oracle();
+    const start = o.tick();
+    const a = write(o, 'v1', 0, [1, 2, 3]);
+    const s = sync(o, start, o.tick(), ['v1']);
+    o.checkRecoveryPoint(s, new Map([['v1', image([])]]));
+    expect(o.violations).toEqual([]);
+    s.drained = true;
+    o.checkRecoveryPoint(s, new Map([['v1', image([])]]));
+    expect(o.violations.map((v) => v.kind)).toEqual(['acked-missing']);
+    o.violations.length = 0;
+    o.checkRecoveryPoint(s, new Map([['v1', image([a])]]));
+    expect(o.violations).toEqual([]);
+  });
+
+  it('after a forced promotion, writes issued after the RP it reverted to are in no later image', () => {
+    const o = new Oracle();
+    const a = write(o, 'v1', 0, [1, 2, 3]);
+    const rpSeen = o.tick();
+    const lost = write(o, 'v1', 4, [4, 5]);
+    expect(o.discardIssuedAfter(rpSeen)).toEqual([lost]);
+    const start = o.tick();
+    const b = write(o, 'v1', 8, [6]);
+    const s = sync(o, start, o.tick(), ['v1']);
+    o.checkRecoveryPoint(s, new Map([['v1', image([a, b])]]));
+    expect(o.violations).toEqual([]);
+    o.checkRecoveryPoint(s, new Map([['v1', image([a, lost, b])]]));
+    expect(o.violations.map((v) => v.kind)).toEqual(['rp-image']);
+  });
+
+  it('never two writers: gateways at two sites acking at once, or a lower role epoch acking after a higher one', () => {
+    const at = (w: WriteRecord, session: string, site: string, roleEpoch: number) =>
+      Object.assign(w, { session, site, roleEpoch });
+    const ok = new Oracle();
+    at(write(ok, 'v1', 0, [1]), 'gw-a', 'east', 0);
+    at(write(ok, 'v1', 1, [2]), 'gw-b', 'west', 1);
+    ok.checkWriters();
+    expect(ok.violations).toEqual([]);
+
+    const overlap = new Oracle();
+    const w1 = at(write(overlap, 'v1', 0, [1], false), 'gw-a', 'east', 0);
+    at(write(overlap, 'v1', 1, [2]), 'gw-b', 'west', 1);
+    w1.ackedAt = overlap.tick();
+    overlap.checkWriters();
+    expect(overlap.violations.map((v) => v.kind)).toEqual(['two-writers']);
+
+    const stale = new Oracle();
+    at(write(stale, 'v1', 0, [1]), 'gw-b', 'west', 1);
+    at(write(stale, 'v1', 1, [2]), 'gw-c', 'west', 0);
+    stale.checkWriters();
+    expect(stale.violations.map((v) => v.kind)).toEqual(['two-writers']);
+  });
 });

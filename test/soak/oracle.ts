@@ -17,9 +17,24 @@ export interface WriteRecord {
   /** A refused write may still have stored some of its chunks: its bytes are "maybe". */
   failedAt?: number;
   error?: string;
+  /**
+   * Acknowledged from a write-back buffer (an NBD export): it is stored, and numbered by an
+   * epoch, later, so a later write is ordered after it only once it is durable (`durableAt`:
+   * a FUA answer, or the answer of a FLUSH issued after its acknowledgement).
+   */
+  buffered?: boolean;
+  durableAt?: number;
   /** The gateway session the write was handed to, and the step that issued it. */
   session: string;
   step: number;
+  /** Where the gateway wrote: the site and the role epoch the soak read when it opened it. */
+  site?: string;
+  roleEpoch?: number;
+  /**
+   * Written at the old primary after the last RP a forced promotion reverted to: no later
+   * image of the volume holds it (the preserved-writes item does).
+   */
+  discarded?: boolean;
 }
 
 export interface SyncRecord {
@@ -37,6 +52,11 @@ export interface SyncRecord {
   initialFor: Set<string>;
   /** Start of the previous committed sync, when there was one. */
   previousStart?: number;
+  /**
+   * A planned role change's final sync: the gateway drained and released its lease before it
+   * started, so every write acknowledged before its commit was seen must be in its RP.
+   */
+  drained?: boolean;
   checked: boolean;
   /** Chunk keys ("primaryId/index") copied to the secondary while this sync ran. */
   copied: Map<string, number>;
@@ -53,7 +73,9 @@ export interface Violation {
     | 'sync-failed-without-reason'
     | 'rp-unreadable'
     | 'write-stuck'
-    | 'role-epoch';
+    | 'role-epoch'
+    | 'role-stuck'
+    | 'preserved-writes';
   step: number;
   detail: string;
 }
@@ -84,6 +106,62 @@ export class Oracle {
 
   violation(kind: Violation['kind'], detail: string): void {
     this.violations.push({ kind, step: this.step, detail });
+  }
+
+  /**
+   * A forced promotion reverted the volumes to an RP whose commit was seen at `after`: every
+   * write issued since then is out of every later image.
+   */
+  discardIssuedAfter(after: number): WriteRecord[] {
+    const out = this.writes.filter((w) => w.issuedAt > after && !w.discarded);
+    for (const w of out) w.discarded = true;
+    return out;
+  }
+
+  /**
+   * Never two writers: from the log of acknowledged writes with the site and role epoch of
+   * their gateway, two gateways at different sites whose acknowledged writes overlap in time
+   * (from the first issue to the last acknowledgement) were both writers at once; and no
+   * write may be acknowledged under a role epoch lower than one already acknowledged before
+   * it was issued (a demoted primary writing on).
+   */
+  checkWriters(): void {
+    const sessions = new Map<string, { site: string; roleEpoch: number; from: number; to: number }>();
+    for (const w of this.writes) {
+      if (w.ackedAt === undefined || w.site === undefined || w.roleEpoch === undefined) continue;
+      const s = sessions.get(w.session);
+      if (!s)
+        sessions.set(w.session, { site: w.site, roleEpoch: w.roleEpoch, from: w.issuedAt, to: w.ackedAt });
+      else {
+        s.from = Math.min(s.from, w.issuedAt);
+        s.to = Math.max(s.to, w.ackedAt);
+      }
+    }
+    const list = [...sessions.entries()];
+    for (const [ida, a] of list)
+      for (const [idb, b] of list) {
+        if (ida >= idb || a.site === b.site) continue;
+        if (a.from < b.to && b.from < a.to) {
+          this.violation(
+            'two-writers',
+            `gateways ${ida} (${a.site}, role epoch ${a.roleEpoch}, acked writes @${a.from}..${a.to}) and ${idb} (${b.site}, role epoch ${b.roleEpoch}, @${b.from}..${b.to}) both acknowledged writes at once`,
+          );
+          return;
+        }
+      }
+    for (const w of this.writes) {
+      if (w.ackedAt === undefined || w.roleEpoch === undefined) continue;
+      const newer = this.writes.find(
+        (x) => x.ackedAt !== undefined && x.ackedAt < w.issuedAt && (x.roleEpoch ?? 0) > (w.roleEpoch ?? 0),
+      );
+      if (newer) {
+        this.violation(
+          'two-writers',
+          `write #${w.id} was acknowledged under role epoch ${w.roleEpoch} at ${w.site} after #${newer.id} was acknowledged under role epoch ${newer.roleEpoch} at ${newer.site}`,
+        );
+        return;
+      }
+    }
   }
 
   /** Writes not yet settled that share a byte with the span: a new write waits for them first. */
@@ -121,7 +199,9 @@ export class Oracle {
     const included = new Set<number>();
     const label = `sync ${sync.syncId} (${sync.recoveryPointId})`;
     for (const [volumeId, image] of images) {
-      const candidates = this.writes.filter((w) => w.volumeId === volumeId && w.issuedAt < committedAt);
+      const candidates = this.writes.filter(
+        (w) => w.volumeId === volumeId && w.issuedAt < committedAt && !w.discarded,
+      );
       const covered = new Uint8Array(image.length);
       const inHere: WriteRecord[] = [];
       // Bytes of refused writes issued later than the one being decided: they may have landed.
@@ -137,7 +217,7 @@ export class Oracle {
           continue;
         }
         if (w.data.length === 0) continue;
-        let isIn = w.ackedAt !== undefined && w.ackedAt < sync.startedAt;
+        let isIn = w.ackedAt !== undefined && w.ackedAt < mustHoldBefore(sync);
         // A later write that overlaps this one was issued after this one was acknowledged.
         if (!isIn && w.ackedAt !== undefined) isIn = inHere.some((x) => overlaps(spanOf(x), spanOf(w)));
         if (!isIn) {
@@ -158,16 +238,17 @@ export class Oracle {
           covered.fill(1, w.offset, w.offset + w.data.length);
         }
       }
-      this.compareImage(label, sync.startedAt, volumeId, image, candidates, included);
+      this.compareImage(label, mustHoldBefore(sync), volumeId, image, candidates, included);
     }
     // Write-order consistency across volumes: an included write brings every write acknowledged before it.
     const members = new Set(images.keys());
+    const orderedAt = (w: WriteRecord) => (w.buffered ? w.durableAt : w.ackedAt);
     const acked = this.writes.filter(
-      (w) => members.has(w.volumeId) && w.ackedAt !== undefined && w.data.length > 0,
+      (w) => members.has(w.volumeId) && orderedAt(w) !== undefined && w.data.length > 0 && !w.discarded,
     );
     for (const w2 of this.writes) {
       if (!included.has(w2.id)) continue;
-      const missing = acked.find((w1) => (w1.ackedAt ?? 0) < w2.issuedAt && !included.has(w1.id));
+      const missing = acked.find((w1) => (orderedAt(w1) ?? 0) < w2.issuedAt && !included.has(w1.id));
       if (missing) {
         this.violation(
           'not-causal',
@@ -240,6 +321,11 @@ export class Oracle {
       }
     }
   }
+}
+
+/** Writes acknowledged before this tick must be in the sync's RP. */
+function mustHoldBefore(sync: SyncRecord): number {
+  return sync.drained ? (sync.committedAt ?? sync.startedAt) : sync.startedAt;
 }
 
 function describe(w: WriteRecord): string {

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import type { Topology } from '../../local/stack';
+import { keys } from '../../shared/aws/keys';
+import type { Group } from '../../shared/domain/model';
 import { resumeGroup } from '../../shared/usecases/groups';
 import { startSync } from '../../shared/usecases/sync/index';
 import type { FaultSet } from './args';
@@ -9,7 +11,7 @@ import { FaultCounts } from './fault-counts';
 import type { Violation } from './oracle';
 import { dumpGroupState } from './state-dump';
 import { StepList } from './step-list';
-import { COPY_WORKERS, SoakRun, type SoakStack, withTimeout } from './system';
+import { SoakRun, type SoakStack, withTimeout } from './system';
 
 export interface SoakOptions {
   seed: number;
@@ -207,16 +209,14 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
   run.log(`step ${m.step}: finish (heal all, settle, final sync)`);
   const s = run.stack;
   s.h.stack.heal();
-  s.killCopy = false;
-  const missing = 2 * COPY_WORKERS - s.runtime.copyWorkersAlive;
-  if (missing > 0)
-    for (const site of ['east', 'west']) s.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+  s.endKills();
   run.delivery.mode = 'normal';
   for (let i = 0; i < 3 && run.delivery.heldCount > 0; i++) await withTimeout(run.delivery.release(), 15_000);
   await withTimeout(
     resumeGroup(run.deps, run.groupId).catch(() => undefined),
     15_000,
   );
+  await settleRoles(run, boundMs);
   if (!run.gateway) await run.reopenGateway(m);
   if (!(await run.settleWrites(30_000))) {
     const stuck = m.writes.filter((w) => w.ackedAt === undefined && w.failedAt === undefined);
@@ -275,12 +275,34 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
     run.notes.push(`finish: the final sync failed with every fault healed: ${finalSync.error}`);
   for (const x of m.syncs)
     if (x.committedAt !== undefined && !x.checked) await run.checkRecoveryPoint(x, true);
+  m.checkWriters();
+}
+
+/**
+ * A role change a step left unfinished must end once every fault is healed (`role-stuck`
+ * otherwise); then the writes go to whichever site is primary.
+ */
+async function settleRoles(run: SoakRun, boundMs: number): Promise<void> {
+  const endBy = Date.now() + boundMs;
+  for (;;) {
+    const g = await run.deps.table.get<Group>(keys.group(run.groupId));
+    if (!g?.roleChange && !g?.preserveWrites) break;
+    if (Date.now() > endBy) {
+      run.oracle.violation(
+        'role-stuck',
+        `the role change ${g.roleChange?.id ?? '(return of the old primary)'} did not end ${boundMs} ms after every fault was healed (status ${g.status})`,
+      );
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await run.refollow(run.oracle);
 }
 
 /** Leaves the stack clean for the next run: faults healed, gateway gone. */
 async function release(run: SoakRun): Promise<void> {
   run.stack.h.stack.heal();
-  run.stack.killCopy = false;
+  run.stack.endKills();
   run.delivery.mode = 'normal';
   const gw = run.gateway;
   run.gateway = undefined;

@@ -35,7 +35,7 @@ const CASES: Record<Topology, Case[]> = {
       faults: 'roles',
       steps: 30,
       found:
-        'none: site losses (forced promotion, the return) and planned role changes among the other faults',
+        'none: planned role changes (with a link cut mid-way) and site losses (forced promotion, the preserved writes), the soak following the new primary',
     },
     { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
     {

@@ -1,6 +1,8 @@
-import { type IngestStopPoint, LocalRuntime } from '../../local/runtime';
+import { INGEST_POLLERS, type IngestStopPoint, LocalRuntime } from '../../local/runtime';
 import type { Topology } from '../../local/stack';
+import { keys } from '../../shared/aws/keys';
 import type { Deps } from '../../shared/deps';
+import type { Group } from '../../shared/domain/model';
 import { Gateway } from '../../shared/gateway/gateway';
 import { createGroup } from '../../shared/usecases/groups';
 import { addPair } from '../../shared/usecases/pairs';
@@ -43,6 +45,14 @@ export class SoakStack {
   killCopy = false;
   /** Where ingest workers stop, as killed, while set. */
   killIngest?: IngestStopPoint;
+  /**
+   * Kills armed by a step: the first worker to reach a chunk copy (or an ingest batch, at the
+   * point) before `until` opens a kill window of `forMs`; at its end new workers start. Armed,
+   * not timed, so the kill lands on work whenever there is some (a copy phase is short).
+   */
+  private copyKill?: { until: number; forMs: number };
+  private ingestKill?: { point: IngestStopPoint; until: number; forMs: number };
+  private readonly killTimers = new Set<NodeJS.Timeout>();
   current?: SoakRun;
 
   private constructor(readonly h: Harness) {
@@ -77,10 +87,28 @@ export class SoakStack {
       syncPollMs: 30,
       copyVisibilitySeconds: 2,
       shouldStopCopy: () => {
+        const armed = this.copyKill;
+        if (armed && !this.killCopy && Date.now() < armed.until) {
+          this.copyKill = undefined;
+          this.killCopy = true;
+          this.after(armed.forMs, () => {
+            this.killCopy = false;
+            this.respawnCopyWorkers();
+          });
+        }
         if (this.killCopy) this.current?.counts.add('copy-worker-kills');
         return this.killCopy;
       },
       shouldStopIngest: (point) => {
+        const armed = this.ingestKill;
+        if (armed?.point === point && this.killIngest === undefined && Date.now() < armed.until) {
+          this.ingestKill = undefined;
+          this.killIngest = point;
+          this.after(armed.forMs, () => {
+            this.killIngest = undefined;
+            this.respawnIngestWorkers();
+          });
+        }
         const kill = this.killIngest === point;
         if (kill) this.current?.counts.add('ingest-kills');
         return kill;
@@ -91,9 +119,55 @@ export class SoakStack {
     return runtime;
   }
 
-  /** Every chunk PUT or CopyObject that reached the secondary site, credited to the running sync. */
+  armCopyKill(armedMs: number, forMs: number): void {
+    this.copyKill = { until: Date.now() + armedMs, forMs };
+  }
+
+  armIngestKill(point: IngestStopPoint, armedMs: number, forMs: number): void {
+    this.ingestKill = { point, until: Date.now() + armedMs, forMs };
+  }
+
+  /** No kill armed or under way, and every worker killed replaced: the end of a run. */
+  endKills(): void {
+    for (const t of this.killTimers) clearTimeout(t);
+    this.killTimers.clear();
+    this.copyKill = undefined;
+    this.ingestKill = undefined;
+    this.killCopy = false;
+    this.killIngest = undefined;
+    this.respawnCopyWorkers();
+    this.respawnIngestWorkers();
+  }
+
+  private after(ms: number, f: () => void): void {
+    const t = setTimeout(() => {
+      this.killTimers.delete(t);
+      f();
+    }, ms);
+    this.killTimers.add(t);
+  }
+
+  respawnCopyWorkers(): void {
+    const missing = this.sites.length * COPY_WORKERS - this.runtime.copyWorkersAlive;
+    if (missing > 0)
+      for (const site of this.sites) this.runtime.startCopyWorkers(site, Math.ceil(missing / 2));
+  }
+
+  respawnIngestWorkers(): void {
+    const missing = this.sites.length * INGEST_POLLERS - this.runtime.ingestWorkersAlive;
+    if (missing > 0)
+      for (const site of this.sites) this.runtime.startIngestWorkers(site, Math.ceil(missing / 2));
+  }
+
+  /**
+   * Every chunk PUT or CopyObject that reached a secondary volume, credited to the running sync.
+   * Both sites are watched: after a role flip the secondaries are at the first site.
+   */
   private countCopies(): void {
-    const site = this.h.deps.config.sites[1].name;
+    for (const { name } of this.h.deps.config.sites) this.countCopiesAt(name);
+  }
+
+  private countCopiesAt(site: string): void {
     const stack = this.h.clients.sites[site].s3.middlewareStack as unknown as {
       add(mw: unknown, opts: { step: string; name: string }): void;
     };
@@ -122,6 +196,12 @@ export class SoakStack {
 }
 
 export interface SoakVolume {
+  /**
+   * The volume's name in the model: its first primary's id. Writes and RP images are keyed by
+   * it, so a role flip (which swaps which volume is written) leaves the model as it is.
+   */
+  key: string;
+  /** The volume written now: while a member, the pair's volume at the group's primary site. */
   primaryId: string;
   secondaryId?: string;
   sizeBytes: number;
@@ -147,12 +227,21 @@ export class SoakRun {
    */
   readHook?: (sync: SyncRecord, primaryId: string, image: Uint8Array) => Uint8Array;
   private lastCommitted?: SyncRecord;
+  /** The role epoch the soak last read; gateways opened since write under it. */
+  roleEpoch = 0;
+  /** A role change was left unfinished by a step: every step first looks whether it flipped since. */
+  rolesUnsure = false;
+  /** Where each gateway writes: the site and role epoch read when it was opened. */
+  private readonly gatewayRoles = new WeakMap<Gateway, { site: string; roleEpoch: number }>();
 
   private constructor(
     readonly stack: SoakStack,
     readonly groupId: string,
     readonly volumes: SoakVolume[],
     readonly random: () => number,
+    /** The sites as the soak last saw the group's roles: writes go to the primary's volumes. */
+    public primarySite: string,
+    public secondarySite: string,
   ) {
     this.delivery = new DeliveryFaults(random, this.counts);
     this.linksAtStart = readLinks(stack.h.stack.proxies);
@@ -184,6 +273,7 @@ export class SoakRun {
       });
       const pair = await addPair(deps, group.id, { primaryVolumeId: v.id });
       volumes.push({
+        key: v.id,
         primaryId: v.id,
         secondaryId: pair.secondaryVolumeId,
         sizeBytes,
@@ -191,9 +281,12 @@ export class SoakRun {
         inLastRp: false,
       });
     }
-    const run = new SoakRun(stack, group.id, volumes, prng(seed));
+    const run = new SoakRun(stack, group.id, volumes, prng(seed), primary, secondary);
     stack.current = run;
-    run.gateway = await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 });
+    run.roleEpoch = group.roleEpoch;
+    run.gateway = run.opened(
+      await Gateway.open(run.gatewayDeps, volumes[0].primaryId, { renewEveryMs: 100 }),
+    );
     return run;
   }
 
@@ -206,24 +299,25 @@ export class SoakRun {
   private readonly ackedBy = new Map<Gateway, number[]>();
   private secondWriters: { since: number; first: Gateway }[] = [];
 
-  /** Hands a write to the gateway and records its issue, acknowledgement or refusal. */
-  issue(gw: Gateway, volumeId: string, offset: number, data: Uint8Array): void {
+  /** Hands a write to the gateway (to the volume's current primary) and records its issue, acknowledgement or refusal. */
+  issue(gw: Gateway, v: SoakVolume, offset: number, data: Uint8Array): void {
     const m = this.oracle;
     const w: WriteRecord = {
       id: m.writes.length,
-      volumeId,
+      volumeId: v.key,
       offset,
       data,
       issuedAt: m.tick(),
       session: gw.session,
       step: m.step,
+      ...this.gatewayRoles.get(gw),
     };
     m.writes.push(w);
     const acks = this.ackedBy.get(gw) ?? [];
     this.ackedBy.set(gw, acks);
     this.settled.set(
       w.id,
-      gw.write(volumeId, offset, data).then(
+      gw.write(v.primaryId, offset, data).then(
         () => {
           w.ackedAt = m.tick();
           acks.push(w.issuedAt);
@@ -235,6 +329,16 @@ export class SoakRun {
         },
       ),
     );
+  }
+
+  /** Whether a sync the oracle recorded has not been seen to end yet. */
+  syncRunning(): boolean {
+    return this.oracle.syncs.some((s) => s.committedAt === undefined && s.failedAt === undefined);
+  }
+
+  /** Whether a write handed to a gateway is neither acknowledged nor refused yet. */
+  writesInFlight(): boolean {
+    return this.oracle.writes.some((w) => w.ackedAt === undefined && w.failedAt === undefined);
   }
 
   settledOf(id: number): Promise<void> {
@@ -257,7 +361,7 @@ export class SoakRun {
       first.abandon();
     }
     this.notes.push(`step ${this.oracle.step}: a second gateway was accepted while the first was alive`);
-    this.gateway = second;
+    this.gateway = this.opened(second);
   }
 
   private checkSingleWriter(gw: Gateway, w: WriteRecord): void {
@@ -270,6 +374,51 @@ export class SoakRun {
     }
   }
 
+  /** A gateway opened now writes at the primary site the soak follows, under the role epoch it read. */
+  opened(gw: Gateway): Gateway {
+    this.gatewayRoles.set(gw, { site: this.primarySite, roleEpoch: this.roleEpoch });
+    return gw;
+  }
+
+  /**
+   * Follows the group's roles: after a flip, each member's volume at the new primary site is
+   * the one written and the other one the secondary read at later RPs. Pairs do not change
+   * during a role change, so the members now are those of the flip. True when it flipped.
+   */
+  async followRoles(): Promise<boolean> {
+    const g = await this.deps.table.get<Group>(keys.group(this.groupId));
+    if (!g) return false;
+    this.roleEpoch = g.roleEpoch;
+    if (!g.roleChange) this.rolesUnsure = false;
+    if (g.primarySite === this.primarySite) return false;
+    this.primarySite = g.primarySite;
+    this.secondarySite = g.secondarySite;
+    for (const v of this.volumes)
+      if (v.member && v.secondaryId) [v.primaryId, v.secondaryId] = [v.secondaryId, v.primaryId];
+    return true;
+  }
+
+  /** After a flip the soak did not see end: writes go to the new primary through a new gateway. */
+  async refollow(m: Oracle): Promise<void> {
+    if (!(await this.followRoles())) return;
+    await this.closeGateway();
+    await this.reopenGateway(m);
+  }
+
+  /** Closes the gateway (sealing its epoch), or abandons it when the close does not end. */
+  async closeGateway(): Promise<void> {
+    const gw = this.gateway;
+    this.gateway = undefined;
+    if (
+      gw &&
+      (await withTimeout(
+        gw.close().catch(() => undefined),
+        10_000,
+      )) === 'timeout'
+    )
+      gw.abandon();
+  }
+
   /** Opens a gateway again, retrying while the dead one's lease has not expired yet. */
   async reopenGateway(m: Oracle): Promise<void> {
     const deadline = Date.now() + 4 * this.deps.config.leaseSeconds * 1000;
@@ -280,7 +429,7 @@ export class SoakRun {
         10_000,
       );
       if (gw && gw !== 'timeout') {
-        this.gateway = gw;
+        this.gateway = this.opened(gw);
         return;
       }
       await new Promise((r) => setTimeout(r, 250));
@@ -311,7 +460,7 @@ export class SoakRun {
     const v = this.volumes.find((x) => x.secondaryId === secondaryId);
     if (!v) return;
     const sync = this.oracle.syncs.find((s) => s.committedAt === undefined && s.failedAt === undefined);
-    const key = `${v.primaryId}/${Number(index)}`;
+    const key = `${v.key}/${Number(index)}`;
     if (!sync) {
       this.notes.push(`step ${this.oracle.step}: chunk ${key} copied while no sync ran`);
       return;
@@ -326,8 +475,8 @@ export class SoakRun {
       syncId,
       recoveryPointId,
       startedAt,
-      pairs: new Map(members.map((v) => [v.primaryId, v.secondaryId ?? ''])),
-      initialFor: new Set(members.filter((v) => !v.inLastRp).map((v) => v.primaryId)),
+      pairs: new Map(members.map((v) => [v.key, v.secondaryId ?? ''])),
+      initialFor: new Set(members.filter((v) => !v.inLastRp).map((v) => v.key)),
       previousStart: this.lastCommitted?.startedAt,
       checked: false,
       copied: new Map(),
@@ -339,7 +488,7 @@ export class SoakRun {
   /** A pair changed: no running sync is judged on it, and its next sync copies it whole. */
   membershipChanged(v: SoakVolume): void {
     v.inLastRp = false;
-    for (const s of this.oracle.syncs) if (s.committedAt === undefined) s.pairs.delete(v.primaryId);
+    for (const s of this.oracle.syncs) if (s.committedAt === undefined) s.pairs.delete(v.key);
   }
 
   /** Looks at every unfinished sync; checks the RPs of those that committed (when readable). */
@@ -349,7 +498,7 @@ export class SoakRun {
         const view = await getSync(this.deps, this.groupId, s.syncId).catch(() => undefined);
         if (view?.state === 'committed') {
           s.committedAt = this.oracle.tick();
-          for (const v of this.volumes) if (s.pairs.has(v.primaryId)) v.inLastRp = true;
+          for (const v of this.volumes) if (s.pairs.has(v.key)) v.inLastRp = true;
           this.lastCommitted = s;
         } else if (view?.state === 'failed') {
           s.failedAt = this.oracle.tick();

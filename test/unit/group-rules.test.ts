@@ -13,29 +13,16 @@ import {
   pairStatus,
   syncDue,
 } from '../../shared/domain/group-rules';
-import type {
-  Group,
-  GroupStatus,
-  Pair,
-  PairStatus,
-  SyncSettings,
-  Thresholds,
+import {
+  GROUP_STATUSES,
+  type Group,
+  type GroupStatus,
+  type Pair,
+  type PairStatus,
+  type SyncSettings,
+  type Thresholds,
 } from '../../shared/domain/model';
 import { expectBadInput } from './domain-error';
-
-const ALL_STATUSES: GroupStatus[] = [
-  'optimal',
-  'synchronizing-initial',
-  'synchronizing-interval',
-  'system-suspended',
-  'user-suspended',
-  'paused',
-  'orphan',
-  'role-change-pending',
-  'role-change-in-progress',
-  'role-conflict',
-  'failed',
-];
 
 function group(over: Partial<Group> = {}): Group {
   return {
@@ -237,7 +224,7 @@ describe('copyLanes', () => {
 });
 
 describe('groupStatus', () => {
-  it.each(ALL_STATUSES)('a stored %s with no sync running is shown as stored', (status) => {
+  it.each(GROUP_STATUSES)('a stored %s with no sync running is shown as stored', (status) => {
     expect(groupStatus(group({ status }))).toBe(status);
   });
 
@@ -368,7 +355,7 @@ describe('syncDue', () => {
     expect(syncDue(group(over), now)).toBe(expected);
   });
 
-  it.each(ALL_STATUSES.filter((s) => s !== 'optimal'))('never while the group is %s', (status) => {
+  it.each(GROUP_STATUSES.filter((s) => s !== 'optimal'))('never while the group is %s', (status) => {
     for (const mode of ['continuous', 'scheduled', 'manual'] as const) {
       expect(
         syncDue(

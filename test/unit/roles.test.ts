@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { GroupStatus, Pair, RecoveryPoint } from '../../shared/domain/model';
+import { GROUP_STATUSES, type GroupStatus, type Pair, type RecoveryPoint } from '../../shared/domain/model';
 import {
   canTransition,
   divergentChunks,
@@ -15,20 +15,6 @@ import {
   type RoleChangeFacts,
   requestedPrimary,
 } from '../../shared/domain/roles';
-
-const STATUSES: GroupStatus[] = [
-  'optimal',
-  'synchronizing-initial',
-  'synchronizing-interval',
-  'system-suspended',
-  'user-suspended',
-  'paused',
-  'orphan',
-  'role-change-pending',
-  'role-change-in-progress',
-  'role-conflict',
-  'failed',
-];
 
 const sites = { primarySite: 'east', secondarySite: 'west' };
 
@@ -48,7 +34,7 @@ describe('role state machine', () => {
   });
 
   it('a planned change starts from optimal only; paused points at force', () => {
-    for (const s of STATUSES) expect(plannedRefusal(s) === undefined).toBe(s === 'optimal');
+    for (const s of GROUP_STATUSES) expect(plannedRefusal(s) === undefined).toBe(s === 'optimal');
     expect(plannedRefusal('paused')?.message).toMatch(/force/);
     expect(plannedRefusal('paused')?.status).toBe(409);
   });
@@ -104,7 +90,7 @@ describe('forced promotion rules', () => {
   it('property: allowed exactly when every rule holds', () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(...STATUSES),
+        fc.constantFrom(...GROUP_STATUSES),
         fc.nat(4),
         fc.nat(4),
         fc.boolean(),

@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GroupView } from '../../cli/api-client';
 import { GROUP_STATUS_HELP, PAIR_STATUS_HELP, renderStatus } from '../../cli/commands/status';
-import type { GroupStatus, PairStatus } from '../../shared/domain/model';
-
-const GROUP_STATUSES: GroupStatus[] = [
-  'optimal',
-  'synchronizing-initial',
-  'synchronizing-interval',
-  'system-suspended',
-  'user-suspended',
-  'paused',
-  'orphan',
-  'role-change-pending',
-  'role-change-in-progress',
-  'role-conflict',
-  'failed',
-];
-const PAIR_STATUSES: PairStatus[] = ['synchronizing', 'optimal', 'incomplete', 'failed', 'orphan', 'stopped'];
+import { GROUP_STATUSES, type GroupStatus, PAIR_STATUSES, type PairStatus } from '../../shared/domain/model';
 
 function group(status: GroupStatus, pairStatus: PairStatus = 'optimal'): GroupView {
   return {

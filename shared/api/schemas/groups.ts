@@ -1,23 +1,17 @@
 import { z } from 'zod';
-import { checkBacklogLimit, checkSyncSettings, PRIORITIES, SYNC_MODES } from '../../domain/group-rules';
+import {
+  checkBacklogLimit,
+  checkBacklogLimitSeconds,
+  checkSyncSettings,
+  MAX_BACKLOG_LIMIT_SECONDS,
+  PRIORITIES,
+  SYNC_MODES,
+} from '../../domain/group-rules';
+import { GROUP_STATUSES, PAIR_STATUSES } from '../../domain/model';
 import { count, id, name, site, timestamp } from './fields';
 import { coded, rule } from './rules';
 
 const ROLES = ['primary', 'secondary'] as const;
-const GROUP_STATUSES = [
-  'optimal',
-  'synchronizing-initial',
-  'synchronizing-interval',
-  'system-suspended',
-  'user-suspended',
-  'paused',
-  'orphan',
-  'role-change-pending',
-  'role-change-in-progress',
-  'role-conflict',
-  'failed',
-] as const;
-const PAIR_STATUSES = ['synchronizing', 'optimal', 'incomplete', 'failed', 'orphan', 'stopped'] as const;
 
 const seconds = (description: string) => z.number().int().positive().describe(`${description}, in seconds`);
 
@@ -73,6 +67,15 @@ const groupSettings = {
         'above this change backlog, in bytes, the group stops per-write tracking and resyncs by scan',
       ),
   ),
+  backlogLimitSeconds: coded(
+    'bad-backlog-limit',
+    z
+      .number()
+      .check(rule((v: number) => checkBacklogLimitSeconds(v)))
+      .describe(
+        `when the oldest change record not yet in an RP is older than this, in seconds, the group stops per-write tracking and resyncs by scan; 1 to ${MAX_BACKLOG_LIMIT_SECONDS}, an hour below the change queue's retention (default ${MAX_BACKLOG_LIMIT_SECONDS})`,
+      ),
+  ),
 };
 
 export const CreateGroupBody = z
@@ -85,6 +88,7 @@ export const CreateGroupBody = z
     resyncPolicy: groupSettings.resyncPolicy.optional(),
     thresholds: groupSettings.thresholds.optional(),
     backlogLimitBytes: groupSettings.backlogLimitBytes.optional(),
+    backlogLimitSeconds: groupSettings.backlogLimitSeconds.optional(),
   })
   .openapi('CreateGroup', {
     description: 'A new mirror group between two sites',
@@ -102,6 +106,10 @@ export const PatchGroupBody = z
       .nullable()
       .optional()
       .describe('null removes the limit'),
+    backlogLimitSeconds: groupSettings.backlogLimitSeconds
+      .nullable()
+      .optional()
+      .describe('null goes back to the default'),
   })
   .openapi('PatchGroup', {
     description: 'The settings to change; the others stay',
@@ -154,11 +162,21 @@ export const Group = z
       backlogWarningBytes: z.number().int().optional(),
     }),
     backlogLimitBytes: z.number().int().optional(),
+    backlogLimitSeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe(`the backlog age limit, in seconds; absent: the default, ${MAX_BACKLOG_LIMIT_SECONDS}`),
     lastRecoveryPoint: z
       .object({ id: z.string(), cutAt: timestamp('cut'), committedAt: timestamp('committed') })
       .optional(),
     recoveryPointAgeSeconds: z.number().int().optional().describe('age of the last RP'),
     backlogBytes: count('bytes written at the primary since the last RP'),
+    backlogAgeSeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe('age of the oldest change record not yet in an RP, in seconds (absent: none)'),
     activeSyncId: z.string().optional(),
     pairs: z.array(Pair),
     alerts: z.array(

@@ -50,6 +50,10 @@ const INLINE_RUN_ENTRIES = 1000;
 const runKey = (groupId: string, syncId: string, n: number) =>
   `${syncObjects.runs(groupId, syncId)}run-${String(n).padStart(6, '0')}.txt`;
 
+/** Named by the step's checkpoint, so a step re-run after a crash rewrites the same list. */
+const supersededKey = (groupId: string, syncId: string, step: string) =>
+  `${syncObjects.superseded(groupId, syncId)}${step}.txt`;
+
 /**
  * The delta phase, a bounded amount per call: first the change batches of (last RP, cut] are
  * folded, a budget of records at a time, into sorted runs stored at the primary site; then
@@ -110,7 +114,12 @@ async function foldBatches(
   const budget = stepBudgetChunks(deps.config);
   const planned = new Set(job.pairIds ?? []);
   const [from, to] = changeRange(job.fromEpoch, job.cutEpoch ?? 0);
-  const delta = new DeltaBuilder();
+  // Only the planned pairs' primary volumes: a record of another volume (a secondary written
+  // while it was a primary, kept in a preserved-writes item) must never be called superseded.
+  const primaries = new Set(
+    (await loadPairs(deps, group.id)).filter((p) => planned.has(p.id)).map((p) => p.primaryVolumeId),
+  );
+  const delta = new DeltaBuilder(primaries);
   let records = 0;
   let lastBatch = progress.lastBatch;
   let more = false;
@@ -132,12 +141,26 @@ async function foldBatches(
     lastBatch = sk;
   }
   const entries = delta.runEntries();
-  if (progress.runs === 0 && !more && entries.length <= INLINE_RUN_ENTRIES) {
+  const superseded = delta.superseded();
+  if (
+    progress.runs === 0 &&
+    !more &&
+    entries.length <= INLINE_RUN_ENTRIES &&
+    superseded.length <= INLINE_RUN_ENTRIES
+  ) {
     // The whole delta fits one small run: kept on the job, it costs no S3 request.
     const inline = entries.map(formatRunLine).join('');
-    await setJob(deps, job, { collect: { lastBatch, runs: 1, inlineRun: inline, planning: firstPlan(1) } });
+    const inlineSuperseded = superseded.length > 0 ? superseded.map(formatRunLine).join('') : undefined;
+    await setJob(deps, job, {
+      collect: { lastBatch, runs: 1, inlineRun: inline, inlineSuperseded, planning: firstPlan(1) },
+    });
     return 'progress';
   }
+  if (superseded.length > 0)
+    await deps.stores[group.primarySite].writeRun(
+      supersededKey(group.id, job.id, `fold-${progress.runs + 1}`),
+      superseded,
+    );
   let runs = progress.runs;
   // Run n is a function of the checkpoint, so a step re-run after a crash rewrites it unchanged.
   if (entries.length > 0)
@@ -166,6 +189,8 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
       ),
   );
   let { pair: p, source: sourceAt, previous: previousAt, taskNo, chunksTotal, bytesTotal } = progress;
+  const stepName = `plan-${p}-${taskNo}`;
+  const superseded: RunEntry[] = [];
   // A task never holds more than a step may plan.
   const perTask = Math.min(CHUNKS_PER_TASK, budget);
   let planned = 0;
@@ -175,7 +200,9 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
       const volume = pair && (await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId)));
       let exhausted = true;
       if (pair && volume) {
-        const inputs = pairDelta(source, job, last, pair, runs, sourceAt, previousAt);
+        const inputs = pairDelta(source, job, last, pair, runs, sourceAt, previousAt, (e) =>
+          superseded.push(e),
+        );
         try {
           for (;;) {
             if (planned >= budget) {
@@ -208,6 +235,8 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   } finally {
     await Promise.all(runs.map((r) => r.close()));
   }
+  // Written before the checkpoint moves on: a crash here re-plans the step and rewrites the list.
+  if (superseded.length > 0) await source.writeRun(supersededKey(group.id, job.id, stepName), superseded);
   if (p < pairIds.length) {
     const next: PlanProgress = {
       pair: p,
@@ -246,6 +275,7 @@ function pairDelta(
   runs: Cursor<RunEntry>[],
   sourceAt: ManifestPosition,
   previousAt: ManifestPosition,
+  onSuperseded: (e: RunEntry) => void,
 ) {
   const manifest = (key: string | undefined, at: ManifestPosition) =>
     new StreamCursor<ChunkRef, ManifestPosition>(
@@ -260,8 +290,8 @@ function pairDelta(
   const delta = scanKey
     ? changedSince(base, previous)
     : initial
-      ? overlay(base, latestOf(runs, pair.primaryVolumeId))
-      : latestOf(runs, pair.primaryVolumeId);
+      ? overlay(base, latestOf(runs, pair.primaryVolumeId, onSuperseded))
+      : latestOf(runs, pair.primaryVolumeId, onSuperseded);
   return {
     delta,
     sourceAt: () => base.position(),

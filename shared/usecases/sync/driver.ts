@@ -59,8 +59,9 @@ export async function advanceSync(
   }
   if (group.roleEpoch !== job.roleEpoch) return failSync(deps, job, 'the role epoch changed during the sync');
   if (group.status === 'user-suspended') return 'waiting';
-  // Resync policy manual: a paused sync waits for the user's resume, which sets the group optimal.
-  if (job.pause && group.status === 'paused' && group.resyncPolicy === 'manual') return 'waiting';
+  // Resync policy manual: a paused sync waits for the user's resume (pause.userResumed).
+  if (job.pause && !job.pause.userResumed && group.status === 'paused' && group.resyncPolicy === 'manual')
+    return 'waiting';
   try {
     const result = await step(deps, group, job);
     if (job.failures || job.transientFailures)

@@ -1,6 +1,9 @@
+import type { ChunkStore } from '../../aws/chunk-store';
 import { keys, syncObjects } from '../../aws/keys';
 import type { Deps } from '../../deps';
 import { chunkKey } from '../../domain/chunks';
+import type { Positioned } from '../../domain/cursor';
+import { type RunEntry, runLinesFrom } from '../../domain/delta';
 import type { Group, RecoveryPoint, SyncJob } from '../../domain/model';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
@@ -35,6 +38,8 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
   const primary = deps.stores[group.primarySite];
   await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   await primary.deleteEverything(syncObjects.scans(group.id, job.id));
+  // The lists only: the versions stay, their change records are kept for the next sync.
+  await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
   for (const site of [group.primarySite, group.secondarySite])
     await deps.stores[site].deleteEverything(syncObjects.attempts(group.id, job.rpId));
 }
@@ -42,7 +47,8 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
 /**
  * After a commit, deletes what the committed RP does not use of what its sync wrote: runs a
  * crashed collect left, manifests of superseded commit attempts, older versions of rewritten
- * manifests, and the initial-sync base listings of the pairs the RP now holds. The latest
+ * manifests, the initial-sync base listings of the pairs the RP now holds, and the primary
+ * chunk versions its delta superseded. The latest
  * version of every manifest the RP names is kept (an expiry's purge still reads them).
  * Idempotent, part of the post-commit step.
  */
@@ -59,4 +65,33 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
   for (const pair of await loadPairs(deps, group.id)) {
     if (rp?.volumes.some((v) => v.pairId === pair.id)) await primary.deleteEverything(pair.baseManifestKey);
   }
+  if (rp) await deleteSuperseded(deps, group, job, rp);
+}
+
+/**
+ * Deletes the primary chunk versions that a later write of the same chunk displaced before the
+ * cut (collect listed them): no RP names them (this RP took the later write, older RPs were cut
+ * before they were written) and the live volume shows a later version. Only after the commit:
+ * an uncommitted sync's change records are read again by the next sync.
+ */
+async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: RecoveryPoint): Promise<void> {
+  // The RP's site is its secondary: a role flip since may have swapped the group's sites.
+  const store = deps.stores[rp.site === group.secondarySite ? group.primarySite : group.secondarySite];
+  const prefix = syncObjects.superseded(group.id, job.id);
+  const inline = job.collect?.inlineSuperseded;
+  if (inline) await deleteListed(store, runLinesFrom(inline, 0));
+  for await (const key of store.currentKeys(prefix)) await deleteListed(store, store.readRunFrom(key, 0));
+  await store.deleteEverything(prefix);
+}
+
+async function deleteListed(store: ChunkStore, entries: AsyncIterable<Positioned<RunEntry, number>>) {
+  let batch: { key: string; versionId: string }[] = [];
+  for await (const { value } of entries) {
+    batch.push({ key: chunkKey(value.volumeId, value.chunk), versionId: value.versionId });
+    if (batch.length === 1000) {
+      await store.deleteVersions(batch);
+      batch = [];
+    }
+  }
+  await store.deleteVersions(batch);
 }

@@ -17,6 +17,8 @@ export interface StoredChangeBatch {
   batch: number;
   records: string;
   bytes: number;
+  /** When ingest stored it (ms): the backlog's age is its oldest batch's. */
+  storedAt?: number;
 }
 
 export type StepResult = 'progress' | 'waiting' | 'done';
@@ -201,7 +203,16 @@ export async function pause(deps: Deps, group: Group, job: SyncJob, why: string)
   const paused = await updateJob(
     deps,
     job,
-    { set: { pause: { reason: why, retries, retryAt: deps.now() + delay } } },
+    {
+      set: {
+        pause: {
+          reason: why,
+          retries,
+          retryAt: deps.now() + delay,
+          ...(job.pause?.userResumed && { userResumed: true }),
+        },
+      },
+    },
     {
       expr: '#st = :st AND #st IN (:cut, :col, :cop, :com)',
       names: { '#st': 'state' },
@@ -214,8 +225,10 @@ export async function pause(deps: Deps, group: Group, job: SyncJob, why: string)
       },
     },
   );
-  if (!paused || job.pause) return 'waiting';
-  await deps.table.update(
+  if (!paused) return 'waiting';
+  // Also on a failed retry: a group resumed from user-suspended while the link was down shows
+  // optimal until this puts it back to paused.
+  const shown = await deps.table.update(
     keys.group(group.id),
     { set: { status: 'paused', pausedReason: why } },
     {
@@ -224,7 +237,8 @@ export async function pause(deps: Deps, group: Group, job: SyncJob, why: string)
       values: { ':ok': 'optimal', ':id': job.id },
     },
   );
-  await recordEvent(deps, group.id, 'link-down', 'error', `sync ${job.id} paused: ${why}`);
+  if (shown || !job.pause)
+    await recordEvent(deps, group.id, 'link-down', 'error', `sync ${job.id} paused: ${why}`);
   return 'waiting';
 }
 
