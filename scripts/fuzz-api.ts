@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LocalApiServer } from '../local/http-server';
@@ -37,12 +38,32 @@ const CHECKS = [
 const root = fileURLToPath(new URL('..', import.meta.url));
 const venv = process.env.VOLMIRROR_FUZZ_VENV ?? join(root, '.fuzz-venv');
 
+/**
+ * Schemathesis frames its report in pytest's banners and closes it with pytest's closing line
+ * (`==== 2 warnings in 100.09s ====`). CI reads that line as a pytest run that executed no test,
+ * so the banners are printed as plain headings and the closing line is left to this script's
+ * own summary.
+ */
+function plainReportLine(line: string): string | undefined {
+  const banner = /^=+ (.+?) =+$/.exec(line);
+  if (!banner) return line;
+  return / in [\d.]+s$/.test(banner[1] ?? '') ? undefined : `-- ${banner[1]} --`;
+}
+
 /** Runs a command in `cwd` (schemathesis keeps its example cache there: a temporary directory). */
 function run(cmd: string, args: string[], cwd: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(cmd, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const shown = plainReportLine(line);
+      if (shown !== undefined) console.log(shown);
+    });
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
 }
 
