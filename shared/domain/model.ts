@@ -262,6 +262,11 @@ export interface SyncJob {
   resyncToken?: string;
   /** Per primary volume, the scan manifest of a quiesced cut (from Group.cutDone.scan). */
   scanManifests?: Record<string, string>;
+  /**
+   * Set before the sync writes its first run or superseded list to S3. A sync without it wrote
+   * none (its delta was kept on the job), so its clean-up lists neither prefix.
+   */
+  spilled?: boolean;
   cutEpoch?: number;
   cutAt?: string;
   /** The pairs this sync covers, fixed when collect starts, in primary volume id order. */

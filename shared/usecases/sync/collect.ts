@@ -32,6 +32,7 @@ import {
   failSync,
   inRecoveryPoint,
   lastRecoveryPoint,
+  markSpilled,
   type StepResult,
   type StoredChangeBatch,
   setJob,
@@ -156,6 +157,7 @@ async function foldBatches(
     });
     return 'progress';
   }
+  await markSpilled(deps, job);
   if (superseded.length > 0)
     await deps.stores[group.primarySite].writeRun(
       supersededKey(group.id, job.id, `fold-${progress.runs + 1}`),
@@ -236,7 +238,10 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
     await Promise.all(runs.map((r) => r.close()));
   }
   // Written before the checkpoint moves on: a crash here re-plans the step and rewrites the list.
-  if (superseded.length > 0) await source.writeRun(supersededKey(group.id, job.id, stepName), superseded);
+  if (superseded.length > 0) {
+    await markSpilled(deps, job);
+    await source.writeRun(supersededKey(group.id, job.id, stepName), superseded);
+  }
   if (p < pairIds.length) {
     const next: PlanProgress = {
       pair: p,

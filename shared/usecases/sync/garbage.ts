@@ -36,10 +36,12 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
     );
   }
   const primary = deps.stores[group.primarySite];
-  await primary.deleteEverything(syncObjects.runs(group.id, job.id));
-  await primary.deleteEverything(syncObjects.scans(group.id, job.id));
-  // The lists only: the versions stay, their change records are kept for the next sync.
-  await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
+  if (job.spilled) {
+    await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+    // The lists only: the versions stay, their change records are kept for the next sync.
+    await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
+  }
+  if (scanned(job)) await primary.deleteEverything(syncObjects.scans(group.id, job.id));
   for (const site of [group.primarySite, group.secondarySite])
     await deps.stores[site].deleteEverything(syncObjects.attempts(group.id, job.rpId));
 }
@@ -54,19 +56,26 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
  */
 export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Promise<void> {
   const primary = deps.stores[group.primarySite];
-  await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+  if (job.spilled) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
   // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
   const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
   const inUse = (key: string) => named.some((m) => key === m || key.startsWith(`${m}.part-`));
   for (const site of [group.primarySite, group.secondarySite])
     await deps.stores[site].deleteEverythingBut(syncObjects.attempts(group.id, job.rpId), inUse);
-  await primary.deleteEverythingBut(syncObjects.scans(group.id, job.id), inUse);
+  if (scanned(job)) await primary.deleteEverythingBut(syncObjects.scans(group.id, job.id), inUse);
   for (const pair of await loadPairs(deps, group.id)) {
-    if (rp?.volumes.some((v) => v.pairId === pair.id)) await primary.deleteEverything(pair.baseManifestKey);
+    // A pair's base is its first RP's to delete (firstRp is set just after that commit, so
+    // while it is unset every sync that holds the pair tries); later syncs need not list it.
+    const firstHere = pair.firstRp === undefined || pair.firstRp === job.rpNumber;
+    if (firstHere && rp?.volumes.some((v) => v.pairId === pair.id))
+      await primary.deleteEverything(pair.baseManifestKey);
   }
   if (rp) await deleteSuperseded(deps, group, job, rp);
 }
+
+/** Only a sync with a quiesced cut writes scan manifests (Group.cutRequestScan follows job.scan). */
+const scanned = (job: SyncJob) => job.scan === true || job.scanManifests !== undefined;
 
 /**
  * Deletes the primary chunk versions that a later write of the same chunk displaced before the
@@ -77,9 +86,10 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
 async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: RecoveryPoint): Promise<void> {
   // The RP's site is its secondary: a role flip since may have swapped the group's sites.
   const store = deps.stores[rp.site === group.secondarySite ? group.primarySite : group.secondarySite];
-  const prefix = syncObjects.superseded(group.id, job.id);
   const inline = job.collect?.inlineSuperseded;
   if (inline) await deleteListed(store, runLinesFrom(inline, 0));
+  if (!job.spilled) return;
+  const prefix = syncObjects.superseded(group.id, job.id);
   for await (const key of store.currentKeys(prefix)) await deleteListed(store, store.readRunFrom(key, 0));
   await store.deleteEverything(prefix);
 }

@@ -105,6 +105,21 @@ export async function setJob(
   return ok !== null;
 }
 
+/**
+ * Marks the job before its first run or superseded list is written to S3, whatever its state,
+ * so that the mark is stored before any such object exists: the clean-up lists those prefixes
+ * only for a marked job (SyncJob.spilled).
+ */
+export async function markSpilled(deps: Deps, job: SyncJob): Promise<void> {
+  if (job.spilled) return;
+  await deps.table.update(
+    keys.sync(job.groupId, job.id),
+    { set: { spilled: true } },
+    { expr: 'attribute_exists(pk)' },
+  );
+  job.spilled = true;
+}
+
 /** A failed job; `unpublished` when failSync took the group from it while it still ran it. */
 type FailedJob = SyncJob & { unpublished?: boolean; failedAt?: string };
 
