@@ -4,7 +4,7 @@
  */
 
 /**
- * Chunk copies one copy task runs at once, and so the chunks recorded per task-item update.
+ * Chunk copies one copy task keeps in flight, and about the chunks recorded per task-item update.
  * Measured on a 1,024-chunk initial sync, one shared S3 service (bench/run.ts rclone section
  * sizes): 4 took 22.3 s in copies and 270 DynamoDB UpdateItems; 16 took 13.1 s and 78. A
  * worker killed mid-slice recopies at most this many chunks, each to the same bytes.

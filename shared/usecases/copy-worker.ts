@@ -37,11 +37,6 @@ export class WorkerStopped extends Error {}
 /** Transient failures a copy task may see before it is reported as a site fault (which pauses). */
 export const TASK_TRANSIENT_LIMIT = 5;
 
-/**
- * Copies the chunks of one task that are not copied yet. Each copied chunk is recorded on
- * the task item at once, so a worker killed midway leaves a task that resumes without
- * copying any chunk twice; a duplicate message finds the chunks done and copies nothing.
- */
 /** Records a slice in one write; if a duplicate delivery got to some of it first, the rest one by one. */
 async function recordSlice(
   deps: Deps,
@@ -89,6 +84,12 @@ function isRefused(e: unknown): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
+/**
+ * Copies the chunks of one task that are not copied yet. Copied chunks are recorded on the
+ * task item in batches as they land, and the copies in flight are recorded before the task
+ * stops or fails, so a worker stopped midway or a task retried after an error copies no chunk
+ * twice; a duplicate message finds the chunks done and copies nothing.
+ */
 export async function runCopyTask(
   deps: Deps,
   message: CopyMessage,
@@ -100,27 +101,13 @@ export async function runCopyTask(
   const source = deps.stores[task.sourceSite];
   const target = deps.stores[task.targetSite];
   const todo = task.chunks.filter(([index]) => !task.done?.[`c${index}`]);
-  let copied = 0;
-  // The record of one slice overlaps the copies of the next; it is always awaited before a stop.
-  let recording: Promise<void> = Promise.resolve();
   try {
-    for (let i = 0; i < todo.length; i += COPIES_IN_FLIGHT) {
-      const slice = todo.slice(i, i + COPIES_IN_FLIGHT);
-      if (shouldStop()) {
-        await recording;
-        throw new WorkerStopped(`stopped before chunk ${slice[0][0]} of task ${task.taskNo}`);
-      }
-      const versions = await Promise.all(
-        slice.map(([index, versionId]) =>
-          target.copyChunkFrom(source, task.sourceVolumeId, task.targetVolumeId, index, versionId),
-        ),
-      );
-      await recording;
-      const copiedSlice = slice.map(([index], j): [number, string] => [index, versions[j]]);
-      recording = recordSlice(deps, task, key, copiedSlice);
-      copied += slice.length;
-    }
-    await recording;
+    return await copyAll(todo, shouldStop, {
+      copy: ([index, versionId]) =>
+        target.copyChunkFrom(source, task.sourceVolumeId, task.targetVolumeId, index, versionId),
+      record: (copied) => recordSlice(deps, task, key, copied),
+      stopped: (index) => new WorkerStopped(`stopped before chunk ${index} of task ${task.taskNo}`),
+    });
   } catch (e) {
     if (!isUnreachable(e) && isTransient(e)) {
       await noteTransient(deps, key, e as Error);
@@ -136,6 +123,57 @@ export async function runCopyTask(
     }
     throw e;
   }
+}
+
+/**
+ * Copies `todo` with COPIES_IN_FLIGHT copies always in flight (a slow copy holds up only its
+ * own lane) and records them in batches of about as many, one record at a time, overlapping
+ * the copies. When a copy fails or the worker is stopped, no new copy starts, the copies in
+ * flight settle and every one that landed is recorded before the error is thrown: a rerun
+ * recopies nothing that was copied.
+ */
+async function copyAll(
+  todo: [number, string][],
+  shouldStop: StopCheck,
+  io: {
+    copy: (chunk: [number, string]) => Promise<string>;
+    record: (copied: [number, string][]) => Promise<void>;
+    stopped: (index: number) => Error;
+  },
+): Promise<number> {
+  const unrecorded: [number, string][] = [];
+  let recording: Promise<void> = Promise.resolve();
+  const recordPending = () => {
+    const batch = unrecorded.splice(0);
+    if (batch.length > 0) recording = recording.then(() => io.record(batch));
+    return recording;
+  };
+  let next = 0;
+  let copied = 0;
+  let halt: Error | undefined;
+  const lane = async () => {
+    while (halt === undefined && next < todo.length) {
+      if (shouldStop()) {
+        halt = io.stopped(todo[next][0]);
+        return;
+      }
+      const chunk = todo[next++];
+      try {
+        unrecorded.push([chunk[0], await io.copy(chunk)]);
+      } catch (e) {
+        halt ??= e as Error;
+        return;
+      }
+      copied += 1;
+      if (unrecorded.length >= COPIES_IN_FLIGHT)
+        recordPending().catch((e: Error) => {
+          halt ??= e;
+        });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(COPIES_IN_FLIGHT, todo.length) }, lane));
+  await recordPending();
+  if (halt) throw halt;
   return copied;
 }
 
