@@ -15,11 +15,28 @@ import { CHUNK, MiB, mirrored, range, spread, writeChunks } from './workload';
  */
 export const RCLONE_TRANSFERS = 8 * COPIES_IN_FLIGHT;
 
+/**
+ * The two ways to run `rclone sync`: its default, which compares size and modification time
+ * (the time is object metadata on S3, read with a HEAD of each object whose size matches), and
+ * `--checksum`, which compares the MD5 in the listing's ETags and so sends no HEAD for an
+ * unchanged object. Each has its own destination prefix.
+ */
+export interface RcloneMode {
+  tool: 'rclone' | 'rclone --checksum';
+  flags: string[];
+  prefix: string;
+}
+
+export const RCLONE_MODES: RcloneMode[] = [
+  { tool: 'rclone', flags: [], prefix: 'rclone' },
+  { tool: 'rclone --checksum', flags: ['--checksum'], prefix: 'rclone-checksum' },
+];
+
 export interface ReplicationRow {
   topology: Topology;
   step: string;
   'changed chunks': number;
-  tool: 'volmirror' | 'rclone';
+  tool: 'volmirror' | RcloneMode['tool'];
   'wall s': number;
   'S3 requests': number;
   'S3 MiB on the wire': number;
@@ -118,7 +135,7 @@ export async function replicationVsRclone(
             },
           };
     const srcPrefix = chunkPrefix(g.primary);
-    const dstPrefix = `rclone/${g.primary}/`;
+    const dstPrefix = (mode: RcloneMode) => `${mode.prefix}/${g.primary}/`;
     const eastS3 = e.deps.stores.east.s3;
     const westS3 = e.deps.stores.west.s3;
 
@@ -148,15 +165,15 @@ export async function replicationVsRclone(
       rows.push(row);
       log(`  ${step} volmirror ${row['wall s']} s, ${row['S3 requests']} S3 requests`);
     };
-    const measureRclone = async (step: string, changed: number, verb: 'copy' | 'sync') => {
+    const measureRclone = async (step: string, changed: number, verb: 'copy' | 'sync', mode: RcloneMode) => {
       const before = e.wire.snapshot();
       const t = performance.now();
       await rclone(
         [
           verb,
           `${remotes.src}:${east.bucket}/${srcPrefix}`,
-          `${remotes.dst}:${west.bucket}/${dstPrefix}`,
-          '--checksum',
+          `${remotes.dst}:${west.bucket}/${dstPrefix(mode)}`,
+          ...mode.flags,
           '--transfers',
           String(RCLONE_TRANSFERS),
           '--checkers',
@@ -171,7 +188,7 @@ export async function replicationVsRclone(
         topology,
         step,
         'changed chunks': changed,
-        tool: 'rclone',
+        tool: mode.tool,
         'wall s': round(wall),
         'S3 requests': s3.requests,
         'S3 MiB on the wire': round((s3.bytesUp + s3.bytesDown) / MiB),
@@ -179,15 +196,15 @@ export async function replicationVsRclone(
         'S3 requests by operation': e.wire.byOperation(before, 's3'),
         verified: sameObjects(
           await etags(eastS3, east.bucket, srcPrefix),
-          await etags(westS3, west.bucket, dstPrefix),
+          await etags(westS3, west.bucket, dstPrefix(mode)),
         ),
       };
       rows.push(row);
-      log(`  ${step} rclone ${row['wall s']} s, ${row['S3 requests']} S3 requests`);
+      log(`  ${step} ${mode.tool} ${row['wall s']} s, ${row['S3 requests']} S3 requests`);
     };
 
     await measureVolmirror('initial', chunks);
-    await measureRclone('initial', chunks, 'copy');
+    for (const mode of RCLONE_MODES) await measureRclone('initial', chunks, 'copy', mode);
     for (const [i, pct] of percents.entries()) {
       const changed = spread(Math.max(1, Math.round((chunks * pct) / 100)), chunks);
       const w = await Gateway.open(e.deps, g.primary, { lingerMs: BULK_LINGER_MS });
@@ -195,7 +212,7 @@ export async function replicationVsRclone(
       await w.close();
       await ingestAll(e.deps, 'east');
       await measureVolmirror(`${pct}% changed`, changed.length);
-      await measureRclone(`${pct}% changed`, changed.length, 'sync');
+      for (const mode of RCLONE_MODES) await measureRclone(`${pct}% changed`, changed.length, 'sync', mode);
     }
     return rows;
   } finally {
@@ -205,22 +222,24 @@ export async function replicationVsRclone(
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
-/** One line per step: rclone / volmirror for time and S3 requests (above 1: volmirror ahead). */
+/** One line per step and rclone mode: rclone / volmirror for time and S3 requests (above 1: volmirror ahead). */
 export function ratios(rows: ReplicationRow[]) {
   const out = [];
   for (const v of rows.filter((r) => r.tool === 'volmirror')) {
-    const r = rows.find((x) => x.tool === 'rclone' && x.topology === v.topology && x.step === v.step);
-    if (!r) continue;
-    out.push({
-      topology: v.topology,
-      step: v.step,
-      'changed chunks': v['changed chunks'],
-      'time rclone/volmirror': round(r['wall s'] / v['wall s']),
-      'S3 requests rclone/volmirror': round(r['S3 requests'] / Math.max(1, v['S3 requests'])),
-      'S3 bytes rclone/volmirror': round(r['S3 MiB on the wire'] / Math.max(0.01, v['S3 MiB on the wire'])),
-      'volmirror S3 requests per changed chunk': round(v['S3 requests'] / v['changed chunks']),
-      'both verified': v.verified && r.verified,
-    });
+    for (const r of rows.filter(
+      (x) => x.tool !== 'volmirror' && x.topology === v.topology && x.step === v.step,
+    ))
+      out.push({
+        topology: v.topology,
+        step: v.step,
+        baseline: r.tool,
+        'changed chunks': v['changed chunks'],
+        'time rclone/volmirror': round(r['wall s'] / v['wall s']),
+        'S3 requests rclone/volmirror': round(r['S3 requests'] / Math.max(1, v['S3 requests'])),
+        'S3 bytes rclone/volmirror': round(r['S3 MiB on the wire'] / Math.max(0.01, v['S3 MiB on the wire'])),
+        'volmirror S3 requests per changed chunk': round(v['S3 requests'] / v['changed chunks']),
+        'both verified': v.verified && r.verified,
+      });
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { gatewayVsPutLoop, sqsPerThousand } from './gateway';
 import { manifestMemory } from './memory';
 import { nbdBench } from './nbd';
 import { barChartPng } from './plot';
-import { RCLONE_TRANSFERS, type ReplicationRow, ratios, replicationVsRclone } from './rclone';
+import { RCLONE_MODES, RCLONE_TRANSFERS, type ReplicationRow, ratios, replicationVsRclone } from './rclone';
 import { measuredNow, mergeWithLatest, RESULTS_DIR, type Section, writeResults } from './results';
 import { cliStartup } from './startup';
 import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
@@ -214,7 +214,7 @@ async function main() {
       rows: r,
       notes: [
         'Ratios above 1 mean volmirror is ahead. Requests and bytes are counted at the wire (bench/wire-counter.ts) for both tools.',
-        `rclone: \`rclone copy\` (initial) and \`rclone sync --checksum\` (deltas), provider Other, ${RCLONE_TRANSFERS} transfers and checkers (volmirror's copies in flight); shared topology: one remote, so rclone copies server-side too.`,
+        `rclone: \`rclone copy\` (initial) and \`rclone sync\` (deltas), each in its default mode (size and modification time, which S3 keeps as object metadata: a HEAD per object whose size matches) and with \`--checksum\` (the listing's MD5s, no HEAD for an unchanged object), each into its own prefix; provider Other, ${RCLONE_TRANSFERS} transfers and checkers (volmirror's copies in flight); shared topology: one remote, so rclone copies server-side too.`,
         "volmirror: the sync only (start to commit, handlers run by bench/driver.ts, a receive's copy tasks at once); the change ingest that runs as writes happen is not in its time.",
         "Verified: volmirror by the SHA-256 of the primary and secondary images at the RP; rclone by every destination object's ETag (MD5) equal to its source's.",
       ],
@@ -224,15 +224,16 @@ async function main() {
       title: 'each run of the rclone section',
       rows: rows.map(({ 'S3 requests by operation': ops, ...row }) => ({ ...row, 'S3 operations': ops })),
     });
-    const steps = r.filter((x) => x.topology === 'shared');
+    const steps = r.filter((x) => x.topology === 'shared' && x.baseline === RCLONE_MODES[0].tool);
+    const tools: ReplicationRow['tool'][] = ['volmirror', ...RCLONE_MODES.map((m) => m.tool)];
     const plot = (file: string, what: 'S3 requests' | 'wall s', topology: string) =>
       barChartPng(
         join(RESULTS_DIR, file),
         `${what} to bring the secondary up to date (${topology} S3, ${chunks} chunks)`,
-        ['volmirror', 'rclone'],
+        tools,
         steps.map((x) => ({
           label: x.step,
-          values: (['volmirror', 'rclone'] as const).map(
+          values: tools.map(
             (tool) =>
               rows.find((y) => y.tool === tool && y.step === x.step && y.topology === topology)?.[what] ?? 0,
           ),
