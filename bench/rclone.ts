@@ -5,6 +5,7 @@ import { chunkPrefix } from '../shared/domain/chunks';
 import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
 import { COPIES_IN_FLIGHT } from '../shared/tuning';
 import { checksumVolume } from '../shared/usecases/reads';
+import { listRecoveryPoints } from '../shared/usecases/recovery-points';
 import { ingestAll, syncByHand } from './driver';
 import { wireEnv } from './wire-env';
 import { CHUNK, MiB, mirrored, range, spread, writeChunks } from './workload';
@@ -38,6 +39,11 @@ export interface ReplicationRow {
   'changed chunks': number;
   tool: 'volmirror' | RcloneMode['tool'];
   'wall s': number;
+  /**
+   * Until the secondary is up to date: volmirror's RP commit (the sync's post-commit clean-up,
+   * which deletes what the RP does not use, runs after it); rclone's wall time.
+   */
+  'to up to date s': number;
   'S3 requests': number;
   'S3 MiB on the wire': number;
   /** DynamoDB and SQS requests of the sync (rclone has none). */
@@ -142,8 +148,10 @@ export async function replicationVsRclone(
     const measureVolmirror = async (step: string, changed: number) => {
       const before = e.wire.snapshot();
       const t = performance.now();
+      const startedAt = Date.now();
       const rp = await syncByHand(e.deps, g.groupId, 'east', 'west');
       const wall = (performance.now() - t) / 1000;
+      const committedAt = (await listRecoveryPoints(e.deps, g.groupId)).find((x) => x.id === rp)?.committedAt;
       const s3 = e.wire.since(before, 's3');
       const row: ReplicationRow = {
         topology,
@@ -151,6 +159,7 @@ export async function replicationVsRclone(
         'changed chunks': changed,
         tool: 'volmirror',
         'wall s': round(wall),
+        'to up to date s': committedAt ? round((Date.parse(committedAt) - startedAt) / 1000) : round(wall),
         'S3 requests': s3.requests,
         'S3 MiB on the wire': round((s3.bytesUp + s3.bytesDown) / MiB),
         'control requests': e.wire.since(before, 'dynamodb').requests + e.wire.since(before, 'sqs').requests,
@@ -190,6 +199,7 @@ export async function replicationVsRclone(
         'changed chunks': changed,
         tool: mode.tool,
         'wall s': round(wall),
+        'to up to date s': round(wall),
         'S3 requests': s3.requests,
         'S3 MiB on the wire': round((s3.bytesUp + s3.bytesDown) / MiB),
         'control requests': 0,
@@ -235,6 +245,7 @@ export function ratios(rows: ReplicationRow[]) {
         baseline: r.tool,
         'changed chunks': v['changed chunks'],
         'time rclone/volmirror': round(r['wall s'] / v['wall s']),
+        'time to up to date rclone/volmirror': round(r['to up to date s'] / v['to up to date s']),
         'S3 requests rclone/volmirror': round(r['S3 requests'] / Math.max(1, v['S3 requests'])),
         'S3 bytes rclone/volmirror': round(r['S3 MiB on the wire'] / Math.max(0.01, v['S3 MiB on the wire'])),
         'volmirror S3 requests per changed chunk': round(v['S3 requests'] / v['changed chunks']),

@@ -215,7 +215,7 @@ async function main() {
       notes: [
         'Ratios above 1 mean volmirror is ahead. Requests and bytes are counted at the wire (bench/wire-counter.ts) for both tools.',
         `rclone: \`rclone copy\` (initial) and \`rclone sync\` (deltas), each in its default mode (size and modification time, which S3 keeps as object metadata: a HEAD per object whose size matches) and with \`--checksum\` (the listing's MD5s, no HEAD for an unchanged object), each into its own prefix; provider Other, ${RCLONE_TRANSFERS} transfers and checkers (volmirror's copies in flight); shared topology: one remote, so rclone copies server-side too.`,
-        "volmirror: the sync only (start to commit, handlers run by bench/driver.ts, a receive's copy tasks at once); the change ingest that runs as writes happen is not in its time.",
+        "volmirror: the sync only (handlers run by bench/driver.ts, a receive's copy tasks at once); the change ingest that runs as writes happen is not in its time. 'time' runs from the sync's start until its post-commit clean-up is done; 'time to up to date' until its RP is committed (the RP item's commit time), when the secondary serves the new image. Requests count both.",
         "Verified: volmirror by the SHA-256 of the primary and secondary images at the RP; rclone by every destination object's ETag (MD5) equal to its source's.",
       ],
     });

@@ -9,6 +9,7 @@ import {
   QueryCommand,
   ResourceInUseException,
   UpdateItemCommand,
+  type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 
@@ -90,6 +91,24 @@ export class ControlTable {
 
   /** Updates attributes; returns the new item, or null when the condition failed. */
   async update<T>(key: Key, update: Update, condition?: Condition): Promise<T | null> {
+    const out = await this.sendUpdate(key, update, condition, 'ALL_NEW');
+    return out ? strip<T>(unmarshall(out.Attributes ?? {})) : null;
+  }
+
+  /**
+   * Updates attributes without reading the item back; false when the condition failed. For hot
+   * paths: the item is neither serialized in the answer nor parsed.
+   */
+  async apply(key: Key, update: Update, condition?: Condition): Promise<boolean> {
+    return (await this.sendUpdate(key, update, condition, 'NONE')) !== null;
+  }
+
+  private async sendUpdate(
+    key: Key,
+    update: Update,
+    condition: Condition | undefined,
+    returnValues: 'ALL_NEW' | 'NONE',
+  ): Promise<UpdateItemCommandOutput | null> {
     const names: Record<string, string> = { ...condition?.names };
     const values: Record<string, unknown> = { ...condition?.values };
     const clauses: string[] = [];
@@ -120,7 +139,7 @@ export class ControlTable {
     const usedNames = used(names, updateExpr, condition?.expr ?? '');
     const usedValues = used(values, updateExpr, condition?.expr ?? '');
     try {
-      const out = await this.db.send(
+      return await this.db.send(
         new UpdateItemCommand({
           TableName: this.name,
           Key: marshall(key),
@@ -128,10 +147,9 @@ export class ControlTable {
           ConditionExpression: condition?.expr,
           ExpressionAttributeNames: usedNames,
           ExpressionAttributeValues: usedValues ? marshall(usedValues, opts) : undefined,
-          ReturnValues: 'ALL_NEW',
+          ReturnValues: returnValues,
         }),
       );
-      return strip<T>(unmarshall(out.Attributes ?? {}));
     } catch (e) {
       if (e instanceof ConditionalCheckFailedException) return null;
       throw e;

@@ -57,7 +57,7 @@ async function recordSlice(
 /** Records copied chunks on the task item, unless any of them is recorded already. */
 async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, string][]): Promise<boolean> {
   const names = Object.fromEntries(copied.map(([index], j) => [`#c${j}`, `c${index}`]));
-  const updated = await deps.table.update(
+  return deps.table.apply(
     key,
     {
       set: Object.fromEntries(copied.map(([index, version]) => [`done.c${index}`, version])),
@@ -72,7 +72,6 @@ async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, 
       names,
     },
   );
-  return updated !== null;
 }
 
 /**
