@@ -47,6 +47,18 @@ export function isWholeChunk(span: ChunkSpan, chunkSizeBytes: number): boolean {
   return span.start === 0 && span.length === chunkSizeBytes;
 }
 
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The body a chunk is stored as. A chunk of zeros (trimmed, or written as zeros) is stored
+ * empty: every reader pads a short body with zeros, and an empty version costs nothing to
+ * store, to copy to the other site or to read back.
+ */
+export function storedBody(chunk: Uint8Array): Uint8Array {
+  for (let i = 0; i < chunk.length; i++) if (chunk[i] !== 0) return chunk;
+  return EMPTY;
+}
+
 /** S3 key of a chunk: zero-padded so a prefix listing comes back in chunk order. */
 export function chunkKey(volumeId: string, index: number): string {
   return `volumes/${volumeId}/chunks/${String(index).padStart(10, '0')}`;

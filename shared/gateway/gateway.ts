@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { keys } from '../aws/keys';
 import { type Deps, isoNow } from '../deps';
-import { isWholeChunk, spansOf } from '../domain/chunks';
+import { isWholeChunk, spansOf, storedBody } from '../domain/chunks';
 import { conflict, DomainError } from '../domain/errors';
 import { canTakeOver, type Fencing, fencing, scanManifestKey } from '../domain/fencing';
 import { newId } from '../domain/ids';
@@ -408,6 +408,7 @@ export class Gateway {
           if (current) body.set(current.subarray(0, volume.chunkSizeBytes));
           body.set(slice, span.start);
         }
+        body = storedBody(body);
         const versionId = await store.putChunk(volumeId, span.index, body, this.requestSignal());
         this.chunkWrites++;
         const seq = (this.seq.get(volumeId) ?? 0) + 1;

@@ -1,6 +1,8 @@
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { Deps } from '../../shared/deps';
+import { chunkPrefix, indexOfChunkKey } from '../../shared/domain/chunks';
 import type { Group } from '../../shared/domain/model';
 import { openExport } from '../../shared/nbd/open-export';
 import { readVolume } from '../../shared/usecases/reads';
@@ -160,4 +162,38 @@ describe('NBD exports over the gateway', () => {
       await secondary.close();
     }
   });
+
+  it('a TRIM of whole chunks stores them empty at both sites; a partial TRIM merges; both read as zeros', async () => {
+    const g = await mirroredGroup(h, [{ sizeBytes: SIZE, chunkSizeBytes: CHUNK }]);
+    const exp = await openExport(h.deps, g.primaries[0], { readOnly: false, renewEveryMs: 100 });
+    const expected = randomBytesOf(SIZE, 7);
+    await exp.write(0, expected, { fua: false });
+    await syncAndWait(h, g.groupId);
+    await exp.trim(2 * CHUNK, 4 * CHUNK, { fua: false });
+    await exp.writeZeroes(8 * CHUNK + 100, BLOCK, { fua: false });
+    await exp.flush();
+    expected.fill(0, 2 * CHUNK, 6 * CHUNK);
+    expected.fill(0, 8 * CHUNK + 100, 8 * CHUNK + 100 + BLOCK);
+    expect(await exp.read(0, SIZE)).toEqual(expected);
+    const rp = await syncAndWait(h, g.groupId);
+    await exp.close();
+
+    const wholeChunks = new Map(Array.from({ length: SIZE / CHUNK }, (_, i) => [i, CHUNK]));
+    for (const i of [2, 3, 4, 5]) wholeChunks.set(i, 0);
+    expect(await latestSizes('east', g.primaries[0])).toEqual(wholeChunks);
+    expect(await latestSizes('west', g.secondaries[0])).toEqual(wholeChunks);
+    expect(await image(h, g.secondaries[0], rp)).toEqual(expected);
+  });
+
+  /** The size of the latest version of every chunk of a volume, by chunk index. */
+  async function latestSizes(site: string, volumeId: string): Promise<Map<number, number>> {
+    const store = h.deps.stores[site];
+    const out = await store.s3.send(
+      new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: chunkPrefix(volumeId) }),
+    );
+    const sizes = new Map<number, number>();
+    for (const v of out.Versions ?? [])
+      if (v.IsLatest && v.Key) sizes.set(indexOfChunkKey(v.Key), v.Size ?? -1);
+    return new Map([...sizes].sort((a, b) => a[0] - b[0]));
+  }
 });

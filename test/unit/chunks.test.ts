@@ -7,6 +7,7 @@ import {
   indexOfChunkKey,
   isWholeChunk,
   spansOf,
+  storedBody,
 } from '../../shared/domain/chunks';
 import { expectBadInput } from './domain-error';
 
@@ -161,6 +162,27 @@ describe('isWholeChunk', () => {
     expect(spans.map((s) => isWholeChunk(s, 4))).toEqual([true, true, true]);
     const unaligned = spansOf(2, 12, 4, 16);
     expect(unaligned.map((s) => isWholeChunk(s, 4))).toEqual([false, true, true, false]);
+  });
+});
+
+describe('storedBody', () => {
+  it.each([
+    [[0, 0, 0, 0], 0],
+    [[], 0],
+    [[0, 0, 0, 1], 4],
+    [[9, 0, 0, 0], 4],
+  ])('%o is stored as %d bytes', (bytes, length) => {
+    expect(storedBody(Uint8Array.from(bytes)).length).toBe(length);
+  });
+
+  it('keeps every chunk with a non-zero byte as it is', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (chunk) => {
+        const stored = storedBody(chunk);
+        if (chunk.some((b) => b !== 0)) expect(stored).toBe(chunk);
+        else expect(stored.length).toBe(0);
+      }),
+    );
   });
 });
 
