@@ -1,10 +1,15 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { chunkKey } from '../shared/domain/chunks';
-import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { Gateway } from '../shared/gateway/gateway';
+import { WRITE_INFLIGHT_BYTES, WRITE_PIECE_BYTES } from '../shared/tuning';
 import { wireEnv } from './wire-env';
 import { CHUNK, chunkData, MiB, mirrored, range, writeChunks } from './workload';
 
 const round = (x: number) => Math.round(x * 100) / 100;
+
+/** The writes `volume write --file` sends: pieces of WRITE_PIECE_BYTES, WRITE_INFLIGHT_BYTES at once. */
+export const BULK_CHUNKS = WRITE_PIECE_BYTES / CHUNK;
+export const BULK_IN_FLIGHT = WRITE_INFLIGHT_BYTES / WRITE_PIECE_BYTES;
 
 /**
  * Gateway write throughput against a plain PutObject loop of the same chunks and concurrency,
@@ -25,7 +30,7 @@ export async function gatewayVsPutLoop(chunks: number, inFlight: number) {
     ] as const) {
       const base = round_ * 2 * chunks;
       const runGateway = async () => {
-        const gw = await Gateway.open(e.deps, g.primary, { lingerMs: BULK_LINGER_MS });
+        const gw = await Gateway.open(e.deps, g.primary);
         const t = performance.now();
         await writeChunks(gw, g.primary, range(chunks, base), 1, inFlight);
         await gw.close();
@@ -76,14 +81,14 @@ export async function sqsPerThousand() {
     const g = await mirrored(e.deps, 4096 * CHUNK);
     const rows = [];
     for (const [label, kind] of [
-      ['bulk: 50-chunk writes, 4 in flight, bulk linger', 'bulk'],
-      ['4 KiB writes to 1,000 chunks, 64 in flight, default linger', 'small'],
+      [`bulk: ${BULK_CHUNKS}-chunk writes, ${BULK_IN_FLIGHT} in flight (volume write)`, 'bulk'],
+      ['4 KiB writes to 1,000 chunks, 64 in flight', 'small'],
     ] as const) {
-      const gw = await Gateway.open(e.deps, g.primary, kind === 'bulk' ? { lingerMs: BULK_LINGER_MS } : {});
+      const gw = await Gateway.open(e.deps, g.primary);
       const before = e.wire.snapshot();
       const sent = gw.messagesSent;
       const writes = gw.chunkWrites;
-      if (kind === 'bulk') await writeChunks(gw, g.primary, range(1000), 50, 4);
+      if (kind === 'bulk') await writeChunks(gw, g.primary, range(1000), BULK_CHUNKS, BULK_IN_FLIGHT);
       else {
         let next = 0;
         await Promise.all(

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Topology } from '../local/stack';
 import { chunkPrefix } from '../shared/domain/chunks';
-import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { Gateway } from '../shared/gateway/gateway';
 import { COPIES_IN_FLIGHT } from '../shared/tuning';
 import { checksumVolume } from '../shared/usecases/reads';
 import { listRecoveryPoints } from '../shared/usecases/recovery-points';
@@ -123,7 +123,7 @@ export async function replicationVsRclone(
     const [east, west] = e.config.sites;
     const g = await mirrored(e.deps, chunks * CHUNK);
     const t0 = performance.now();
-    const gw = await Gateway.open(e.deps, g.primary, { lingerMs: BULK_LINGER_MS });
+    const gw = await Gateway.open(e.deps, g.primary);
     await writeChunks(gw, g.primary, range(chunks), 64, 8);
     await gw.close();
     await ingestAll(e.deps, 'east');
@@ -217,7 +217,7 @@ export async function replicationVsRclone(
     for (const mode of RCLONE_MODES) await measureRclone('initial', chunks, 'copy', mode);
     for (const [i, pct] of percents.entries()) {
       const changed = spread(Math.max(1, Math.round((chunks * pct) / 100)), chunks);
-      const w = await Gateway.open(e.deps, g.primary, { lingerMs: BULK_LINGER_MS });
+      const w = await Gateway.open(e.deps, g.primary);
       await writeChunks(w, g.primary, changed, 64, 16, i + 1);
       await w.close();
       await ingestAll(e.deps, 'east');

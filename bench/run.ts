@@ -9,11 +9,11 @@ import { parseArgs } from 'node:util';
 import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
 import { buildDeps, type Deps } from '../shared/deps';
-import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { Gateway } from '../shared/gateway/gateway';
 import { checksumVolume } from '../shared/usecases/reads';
 import { estimate, PRICES } from './cost';
 import { ingestAll, syncByHand } from './driver';
-import { gatewayVsPutLoop, sqsPerThousand } from './gateway';
+import { BULK_CHUNKS, BULK_IN_FLIGHT, gatewayVsPutLoop, sqsPerThousand } from './gateway';
 import { manifestMemory } from './memory';
 import { nbdBench } from './nbd';
 import { barChartPng } from './plot';
@@ -53,13 +53,17 @@ async function batching(): Promise<Record<string, unknown>[]> {
   try {
     const g = await mirrored(e.deps, 2048 * CHUNK);
     const rows: Record<string, unknown>[] = [];
-    for (const [label, perWrite, inFlight, lingerMs] of [
-      ['50-chunk writes, 4 in flight, bulk linger (volume write)', 50, 4, BULK_LINGER_MS],
-      ['50-chunk writes, 4 in flight, default linger', 50, 4, undefined],
-      ['1-chunk writes, 64 in flight, default linger', 1, 64, undefined],
-      ['1-chunk writes, 8 in flight, default linger', 1, 8, undefined],
+    for (const [label, perWrite, inFlight] of [
+      [
+        `${BULK_CHUNKS}-chunk writes, ${BULK_IN_FLIGHT} in flight (volume write)`,
+        BULK_CHUNKS,
+        BULK_IN_FLIGHT,
+      ],
+      ['50-chunk writes, 4 in flight', 50, 4],
+      ['1-chunk writes, 64 in flight', 1, 64],
+      ['1-chunk writes, 8 in flight', 1, 8],
     ] as const) {
-      const gw = await Gateway.open(e.deps, g.primary, { lingerMs });
+      const gw = await Gateway.open(e.deps, g.primary);
       const before = gw.messagesSent;
       const writesBefore = gw.chunkWrites;
       await writeChunks(gw, g.primary, range(1000), perWrite, inFlight);

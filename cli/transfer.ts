@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Deps } from '../shared/deps';
-import { BULK_LINGER_MS, Gateway } from '../shared/gateway/gateway';
+import { Gateway } from '../shared/gateway/gateway';
+import { WRITE_INFLIGHT_BYTES, WRITE_PIECE_BYTES } from '../shared/tuning';
 import { readVolume } from '../shared/usecases/reads';
 import { loadVolume } from '../shared/usecases/volumes';
 import { onInterrupt } from './command';
@@ -11,10 +12,6 @@ import { CliError } from './errors';
 import { type JsonFlag, Progress } from './output';
 
 const MiB = 1024 * 1024;
-/** Bytes handed to the gateway per write: large enough to batch chunk PUTs, small enough to stream. */
-const PIECE_BYTES = 8 * MiB;
-/** Bytes in flight at once, which bounds memory whatever the file size. */
-const INFLIGHT_BYTES = 32 * MiB;
 
 export interface WriteResult {
   volumeId: string;
@@ -77,12 +74,11 @@ export async function writeFileToVolume(
     );
   }
   const chunk = volume.chunkSizeBytes;
-  const pieceLen = Math.max(1, Math.floor(PIECE_BYTES / chunk)) * chunk;
-  const maxInflight = Math.max(1, Math.floor(INFLIGHT_BYTES / pieceLen));
+  const pieceLen = Math.max(1, Math.floor(WRITE_PIECE_BYTES / chunk)) * chunk;
+  const maxInflight = Math.max(1, Math.floor(WRITE_INFLIGHT_BYTES / pieceLen));
   const source = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: MiB });
 
-  // A bulk copy trades a little ack latency for fuller change-record messages.
-  const gw = await Gateway.open(deps, volume.id, { lingerMs: BULK_LINGER_MS });
+  const gw = await Gateway.open(deps, volume.id);
   const bar = Progress.start(opts, size ?? 0, 'bytes', 'write');
   let interrupted = false;
   const release = onInterrupt(() => {

@@ -84,6 +84,10 @@ export class ChangePublisher {
     }
   }
 
+  flushAll(): void {
+    for (const epoch of [...this.pending.keys()]) this.flush(epoch);
+  }
+
   flush(epoch: number): void {
     const p = this.pending.get(epoch);
     if (!p || p.records.length === 0) return;

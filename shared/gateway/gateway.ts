@@ -8,6 +8,7 @@ import { canTakeOver, type Fencing, fencing, scanManifestKey } from '../domain/f
 import { newId } from '../domain/ids';
 import type { Barrier, ChangeRecord, Group, Pair, Volume } from '../domain/model';
 import { isRoleChange } from '../domain/roles';
+import { LINGER_MS, RECORDS_PER_MESSAGE } from '../tuning';
 import { baseChunkReader } from '../usecases/clones';
 import { loadVolume } from '../usecases/volumes';
 import { ChangePublisher } from './change-publisher';
@@ -24,9 +25,6 @@ export interface GatewayOptions {
    */
   beforeCut?: () => Promise<void>;
 }
-
-/** Linger for throughput-oriented writers (file copies): fuller messages, later acks. */
-export const BULK_LINGER_MS = 250;
 
 export const leaseLost = (why: string) => new DomainError(409, 'lease-lost', `write lease lost: ${why}`);
 export const gatewayClosed = () =>
@@ -106,8 +104,8 @@ export class Gateway {
     const volume = await loadVolume(deps, volumeId);
     const opts = {
       renewEveryMs: options.renewEveryMs ?? Math.max(200, (deps.config.leaseSeconds * 1000) / 5),
-      maxRecordsPerMessage: options.maxRecordsPerMessage ?? 250,
-      lingerMs: options.lingerMs ?? 50,
+      maxRecordsPerMessage: options.maxRecordsPerMessage ?? RECORDS_PER_MESSAGE,
+      lingerMs: options.lingerMs ?? LINGER_MS,
       beforeCut: options.beforeCut,
     };
     if (volume.role === 'secondary') {
@@ -369,8 +367,12 @@ export class Gateway {
     this.leaseAbort.abort(leaseLost(why));
   }
 
-  /** Writes bytes at an offset; resolves once every touched chunk is stored and its record published. */
-  write(volumeId: string, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * Writes bytes at an offset; resolves once every touched chunk is stored and its record
+   * published. `onStored` runs when the chunks are stored, before their records may wait for
+   * others to fill a message: a writer that bounds its stores in flight frees a slot there.
+   */
+  write(volumeId: string, offset: number, data: Uint8Array, onStored?: () => void): Promise<void> {
     if (this.refusal) return Promise.reject(this.refusal);
     if (this.closed) return Promise.reject(gatewayClosed());
     const volume = this.volumes.get(volumeId);
@@ -384,7 +386,7 @@ export class Gateway {
     }
     if (data.length === 0) return Promise.resolve();
     // A quiesced cut is listing the volumes: writes issued meanwhile belong after it.
-    if (this.hold) return this.hold.then(() => this.write(volumeId, offset, data));
+    if (this.hold) return this.hold.then(() => this.write(volumeId, offset, data, onStored));
     try {
       this.checkLease();
     } catch (e) {
@@ -438,6 +440,8 @@ export class Gateway {
         (records) => {
           const published = this.publisher?.publishAll(epoch, records);
           handedOver();
+          // After the hand-over, so that a publishNow from the callback sends these records too.
+          onStored?.();
           return published;
         },
         (e) => {
@@ -453,6 +457,11 @@ export class Gateway {
       );
     this.track(epoch, done);
     return done;
+  }
+
+  /** Sends every buffered change record now: someone waits for them (a FLUSH). */
+  publishNow(): void {
+    this.publisher?.flushAll();
   }
 
   private serialize<T>(key: string, work: () => Promise<T>): Promise<T> {

@@ -47,8 +47,10 @@ export class GatewayExport implements BlockExport {
         chunkSizeBytes: volume.chunkSizeBytes,
         sizeBytes: volume.sizeBytes,
         load: (index) => store.getChunk(volume.id, index),
-        store: (index, data) => gateway.write(volume.id, index * volume.chunkSizeBytes, data),
+        store: (index, data, onStored) =>
+          gateway.write(volume.id, index * volume.chunkSizeBytes, data, onStored),
         assertWritable: () => gateway.assertWritable(),
+        publishNow: () => gateway.publishNow(),
       },
       {
         bufferBytes: DEFAULT_BUFFER_BYTES,

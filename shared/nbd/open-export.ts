@@ -1,7 +1,7 @@
 import type { Deps } from '../deps';
 import { conflict, notFound } from '../domain/errors';
 import type { Volume } from '../domain/model';
-import { BULK_LINGER_MS, Gateway } from '../gateway/gateway';
+import { Gateway } from '../gateway/gateway';
 import { listVolumes, loadVolume } from '../usecases/volumes';
 import type { BlockExport } from './block-export';
 import { GatewayExport } from './gateway-export';
@@ -89,8 +89,6 @@ async function openWritable(
     const exports: Writer['exports'] = new Map();
     const gateway = Gateway.open(deps, volume.id, {
       ...(options.renewEveryMs && { renewEveryMs: options.renewEveryMs }),
-      // Its writer is the buffer, which acknowledged already: fuller messages, fewer SQS sends.
-      lingerMs: BULK_LINGER_MS,
       // The cut includes every write the buffers acknowledged: they are stored first.
       beforeCut: async () => {
         await Promise.all([...exports.values()].map(async (e) => (await e.exp).flush()));

@@ -8,8 +8,13 @@ export interface ChunkBackend {
   readonly sizeBytes: number;
   /** The chunk's latest stored bytes; undefined when it was never written (reads as zeros). */
   load(index: number): Promise<Uint8Array | undefined>;
-  /** Resolves once the chunk is stored and its change record published. */
-  store(index: number, data: Uint8Array): Promise<void>;
+  /**
+   * Resolves once the chunk is stored and its change record published; calls `onStored` once
+   * the chunk is stored, which may be well before (the record waits to fill a message).
+   */
+  store(index: number, data: Uint8Array, onStored: () => void): Promise<void>;
+  /** Sends the records of stored chunks now instead of waiting for a fuller message. */
+  publishNow?(): void;
   /** Throws when a write acknowledged now could no longer be stored (the lease is gone). */
   assertWritable(): void;
 }
@@ -17,7 +22,7 @@ export interface ChunkBackend {
 export interface WriteBackOptions {
   /** Memory for buffered chunks; a write that needs more waits for the flusher. */
   bufferBytes: number;
-  /** Chunks stored at once by the flusher (16 unless given). */
+  /** Chunk stores in flight at once from the flusher (16 unless given); a stored chunk waiting for its record to be published holds no slot. */
   concurrency?: number;
   /** How long a dirty chunk may wait for more writes before the flusher stores it unasked. */
   flushDelayMs?: number;
@@ -34,6 +39,8 @@ interface Entry {
   issued: number;
   /** The highest version the backend stored; the entry is clean when it equals `version`. */
   stored: number;
+  /** The highest version whose chunk is stored, its change record perhaps not yet published. */
+  landed: number;
   /**
    * A version is being stored: the next waits for it, so versions land in order whatever
    * the backend's ordering of concurrent stores.
@@ -70,6 +77,8 @@ export function exportErrorOf(e: unknown): ExportError {
 export class WriteBackBuffer {
   private readonly entries = new Map<number, Entry>();
   private readonly loading = new Map<number, Promise<Entry>>();
+  /** The chunk versions each pending FLUSH or FUA write waits for (see expedite). */
+  private awaited: [Entry, number][][] = [];
   /** Dirty chunks in the order they became dirty. */
   private readonly dirty = new Set<number>();
   /** Dirty chunks someone waits for (flush, FUA, a full buffer): stored before the others. */
@@ -258,6 +267,7 @@ export class WriteBackBuffer {
           version: 0,
           issued: 0,
           stored: 0,
+          landed: 0,
           storing: false,
           dirtySince: 0,
           waiters: [],
@@ -351,18 +361,32 @@ export class WriteBackBuffer {
   }
 
   private waitStored(targets: [Entry, number][]): Promise<void> {
-    const waits = targets
-      .filter(([e, v]) => e.stored < v)
-      .map(
-        ([e, version]) =>
-          new Promise<void>((resolve, reject) => {
-            if (this.failure) return reject(this.failure);
-            e.waiters.push({ version, resolve, reject });
-            if (e.issued < version) this.urgent.add(e.index);
-          }),
-      );
+    const unstored = targets.filter(([e, v]) => e.stored < v);
+    if (unstored.length > 0) {
+      this.awaited.push(unstored);
+      this.expedite();
+    }
+    const waits = unstored.map(
+      ([e, version]) =>
+        new Promise<void>((resolve, reject) => {
+          if (this.failure) return reject(this.failure);
+          e.waiters.push({ version, resolve, reject });
+          if (e.issued < version) this.urgent.add(e.index);
+        }),
+    );
     this.pump();
     return Promise.all(waits).then(() => undefined);
+  }
+
+  /**
+   * A FLUSH or FUA write waits for its chunks' change records, which otherwise wait up to the
+   * gateway's linger for a fuller message: once every chunk it waits for is stored, they are
+   * sent at once.
+   */
+  private expedite(): void {
+    const before = this.awaited.length;
+    this.awaited = this.awaited.filter((targets) => targets.some(([e, v]) => e.landed < v));
+    if (this.awaited.length < before) this.backend.publishNow?.();
   }
 
   /** Starts storing dirty chunks, urgent ones first, the others once they have waited flushDelayMs. */
@@ -411,9 +435,18 @@ export class WriteBackBuffer {
     // A copy: writes keep landing in the entry while the backend stores this version.
     const body = entry.data.slice();
     this.active++;
-    this.backend.store(entry.index, body).then(
+    let slot = true;
+    const freeSlot = () => {
+      if (!slot) return;
+      slot = false;
+      this.active--;
+      entry.landed = version;
+      this.expedite();
+      this.pump();
+    };
+    this.backend.store(entry.index, body, freeSlot).then(
       () => {
-        this.active--;
+        freeSlot();
         entry.storing = false;
         this.chunksStored++;
         entry.stored = version;
@@ -426,7 +459,8 @@ export class WriteBackBuffer {
         this.pump();
       },
       (e) => {
-        this.active--;
+        if (slot) this.active--;
+        slot = false;
         this.fail(exportErrorOf(e));
       },
     );
@@ -435,6 +469,7 @@ export class WriteBackBuffer {
   private fail(error: ExportError): void {
     if (this.failure) return;
     this.failure = error;
+    this.awaited = [];
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const entry of this.entries.values()) for (const w of entry.waiters.splice(0)) w.reject(error);

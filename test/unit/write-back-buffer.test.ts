@@ -126,6 +126,74 @@ describe('write-back buffer', () => {
     expect(backend.stored.get(1)).toEqual(fill(CHUNK, 2));
   });
 
+  it('a chunk stored but not yet published frees its store slot; a flush still waits for the publish', async () => {
+    const published: (() => void)[] = [];
+    let stores = 0;
+    const backend: ChunkBackend = {
+      chunkSizeBytes: CHUNK,
+      sizeBytes: 8 * CHUNK,
+      load: async () => undefined,
+      store: (_index, _data, onStored) => {
+        stores++;
+        onStored();
+        return new Promise<void>((r) => published.push(r));
+      },
+      assertWritable: () => undefined,
+    };
+    const buf = new WriteBackBuffer(backend, {
+      bufferBytes: 8 * CHUNK,
+      concurrency: 2,
+      flushDelayMs: 60_000,
+    });
+    await buf.write(0, fill(8 * CHUNK, 3), false);
+    let flushed = false;
+    const f = buf.flush().then(() => {
+      flushed = true;
+    });
+    await settle();
+    // Two slots, eight chunks: every store was issued while the first records still wait.
+    expect(stores).toBe(8);
+    for (const r of published.splice(0, 7)) r();
+    await settle();
+    expect(flushed).toBe(false);
+    for (const r of published.splice(0)) r();
+    await f;
+    expect(flushed).toBe(true);
+  });
+
+  it("a FLUSH has its chunks' records published as soon as their PUTs landed; the background flusher lets them wait", async () => {
+    let waiting: (() => void)[] = [];
+    let published = 0;
+    let publishNows = 0;
+    const backend: ChunkBackend = {
+      chunkSizeBytes: CHUNK,
+      sizeBytes: 8 * CHUNK,
+      load: async () => undefined,
+      store: async (_index, _data, onStored) => {
+        await new Promise((r) => setImmediate(r));
+        // The record is handed over, then waits for a fuller message until publishNow sends it.
+        const sent = new Promise<void>((r) => waiting.push(r));
+        onStored();
+        await sent;
+        published++;
+      },
+      publishNow: () => {
+        publishNows++;
+        for (const r of waiting.splice(0)) r();
+      },
+      assertWritable: () => undefined,
+    };
+    const buf = new WriteBackBuffer(backend, { bufferBytes: 8 * CHUNK, flushDelayMs: 0 });
+    await buf.write(0, fill(2 * CHUNK, 1), false);
+    await settle();
+    expect([waiting.length, publishNows]).toEqual([2, 0]);
+    await buf.write(2 * CHUNK, fill(3 * CHUNK, 2), false);
+    await buf.flush();
+    expect(publishNows).toBe(1);
+    expect(published).toBe(5);
+    waiting = [];
+  });
+
   it('a flush waits for a chunk rewritten while an older version of it is being stored', async () => {
     const backend = new FakeBackend(CHUNK);
     backend.hold = true;
