@@ -17,9 +17,10 @@ import { ingestAll, syncByHand } from './driver';
 import { BULK_CHUNKS, BULK_IN_FLIGHT, gatewayVsPutLoop, sqsPerThousand } from './gateway';
 import { manifestMemory } from './memory';
 import { nbdBench } from './nbd';
-import { barChartPng } from './plot';
+import { barChartPng, lineChartPng } from './plot';
 import { RCLONE_MODES, RCLONE_TRANSFERS, type ReplicationRow, ratios, replicationVsRclone } from './rclone';
 import { measuredNow, mergeWithLatest, RESULTS_DIR, type Section, writeResults } from './results';
+import { rpAge } from './rp-age';
 import { cliStartup } from './startup';
 import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
 import { zipfVsPerVersion } from './zipf';
@@ -203,6 +204,7 @@ const { values } = parseArgs({
     'zipf-chunks': { type: 'string', default: '512' },
     'zipf-writes': { type: 'string', default: '4000' },
     'memory-chunks': { type: 'string', default: '1000000' },
+    'rp-age-seconds': { type: 'string', default: '120' },
   },
 });
 const only = values.only?.split(',');
@@ -342,6 +344,25 @@ async function main() {
       rows: [await throughputAndMemory(256), await throughputAndMemory(2048)],
     });
   }
+  if (wanted('rp-age')) {
+    const seconds = num(values['rp-age-seconds']);
+    const runs = [await rpAge('continuous', seconds), await rpAge('scheduled', seconds)];
+    add({
+      name: 'rp-age',
+      title: `RP age under a steady write load, sampled every second for ${seconds} s (per-site emulators, local runtime)`,
+      rows: runs.map((r) => r.row),
+      notes: [
+        "RP age: now minus the cut time of the newest committed RP. Sync duration: a sync's start to its commit (its cut waits for the gateway's next lease renewal). Target: RP age p99 <= 2x the sync duration in continuous mode.",
+        'Plot: rp-age.png.',
+      ],
+    });
+    lineChartPng(
+      join(RESULTS_DIR, 'rp-age.png'),
+      'RP age under a steady write load',
+      { x: 's', y: 'RP age (s)' },
+      runs.map((r) => ({ label: String(r.row.mode), points: r.ages })),
+    );
+  }
   if (wanted('nbd')) {
     console.log('\n# fio through the NBD export vs through s3backer, same emulator (bench/nbd.ts)');
     console.table(await nbdBench());
@@ -355,7 +376,7 @@ async function main() {
   }
   writeResults(mergeWithLatest(sections), {
     command:
-      'npm run bench [-- --only rclone,zipf,gateway,memory,batching,delta,throughput,startup] [--chunks N]',
+      'npm run bench [-- --only rclone,zipf,gateway,memory,batching,delta,throughput,rp-age,startup] [--chunks N]',
     'last run': new Date().toISOString(),
     node: process.version,
   });
