@@ -4,14 +4,13 @@
  *   npm run bench [-- --only batching|delta|throughput|startup|nbd]
  */
 
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
 import { buildDeps, type Deps } from '../shared/deps';
 import { Gateway } from '../shared/gateway/gateway';
-import { type ReadOptions, readVolume } from '../shared/usecases/reads';
+import { sha256Of } from '../shared/usecases/reads';
 import { estimate, PRICES } from './cost';
 import { ingestAll, syncByHand } from './driver';
 import { BULK_CHUNKS, BULK_IN_FLIGHT, gatewayVsPutLoop, sqsPerThousand } from './gateway';
@@ -137,12 +136,6 @@ async function deltaSyncs(topology: Topology): Promise<Record<string, unknown>[]
     }
   }
   return rows;
-}
-
-async function sha256Of(deps: Deps, volumeId: string, opts: ReadOptions): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const part of readVolume(deps, volumeId, opts)) hash.update(part);
-  return hash.digest('hex');
 }
 
 /** Initial sync of `chunks` chunks: volmirror's copy path vs a bare GET->PUT loop, 4 in flight each. */

@@ -98,12 +98,17 @@ export async function checksumVolume(
   recoveryPointId?: string,
 ): Promise<Checksum> {
   const volume = await loadVolume(deps, volumeId);
-  const hash = createHash('sha256');
-  for await (const piece of readVolume(deps, volumeId, { recoveryPointId })) hash.update(piece);
   return {
     volumeId,
     ...(recoveryPointId && { recoveryPointId }),
-    sha256: hash.digest('hex'),
+    sha256: await sha256Of(deps, volumeId, { recoveryPointId }),
     sizeBytes: volume.sizeBytes,
   };
+}
+
+/** SHA-256 of the bytes `readVolume` yields for these options (hex). */
+export async function sha256Of(deps: Deps, volumeId: string, opts: ReadOptions = {}): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of readVolume(deps, volumeId, opts)) hash.update(piece);
+  return hash.digest('hex');
 }
