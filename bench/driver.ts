@@ -1,4 +1,7 @@
+import { LocalRuntime } from '../local/runtime';
+import { keys } from '../shared/aws/keys';
 import type { Deps } from '../shared/deps';
+import type { SyncJob } from '../shared/domain/model';
 import { parseCopyMessage, runCopyTask } from '../shared/usecases/copy-worker';
 import { ingestChangeBatch } from '../shared/usecases/ingest';
 import { advanceSync, startSync } from '../shared/usecases/sync/index';
@@ -51,4 +54,40 @@ export async function syncByHand(
     }
   }
   throw new Error(`sync ${syncId} did not finish`);
+}
+
+export interface TimedSync {
+  recoveryPointId: string;
+  /** From the sync's start to its RP's commit, and to the end of its post-commit clean-up. */
+  committedMs: number;
+  finishedMs: number;
+}
+
+/**
+ * One sync as `volmirror up` runs it (LocalRuntime): the driver polls its steps while the copy
+ * workers take tasks as they are offered, all at once, so copies never wait for a step.
+ */
+export async function syncByRuntime(deps: Deps, groupId: string, copyWorkers: number): Promise<TimedSync> {
+  const runtime = new LocalRuntime(deps, { scheduler: false, copyWorkers, syncPollMs: 50 }).start();
+  try {
+    const started = Date.now();
+    const { syncId, recoveryPointId } = await startSync(deps, groupId);
+    runtime.drive(groupId, syncId);
+    // Bounded: 20 minutes of 100 ms polls.
+    for (let i = 0; i < 12_000; i++) {
+      const job = await deps.table.get<SyncJob>(keys.sync(groupId, syncId));
+      if (job?.state === 'failed') throw new Error(`sync ${syncId} failed: ${job.error}`);
+      if (job?.finishedAt && job.committedAt) {
+        return {
+          recoveryPointId,
+          committedMs: Date.parse(job.committedAt) - started,
+          finishedMs: Date.parse(job.finishedAt) - started,
+        };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`sync ${syncId} did not finish: ${runtime.errors.join('; ')}`);
+  } finally {
+    await runtime.stop();
+  }
 }

@@ -307,10 +307,20 @@ export class ChunkStore {
     }
   }
 
-  /** The keys that have a current version under a prefix, in key order. */
-  async *currentKeys(prefix: string): AsyncGenerator<string> {
+  /**
+   * Removes every version under a prefix, a page of the listing at a time, once `consume` has
+   * read each key of the page that is current: lists read once and dropped (a run killed midway
+   * reads again only the lists it had not removed).
+   */
+  async consumeEverything(prefix: string, consume: (key: string) => Promise<void>): Promise<void> {
     for await (const page of this.versionPages(prefix)) {
-      for (const v of page.Versions ?? []) if (v.IsLatest && v.Key) yield v.Key;
+      for (const v of page.Versions ?? []) if (v.IsLatest && v.Key) await consume(v.Key);
+      await this.deleteVersions(
+        [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({
+          key: v.Key ?? '',
+          versionId: v.VersionId,
+        })),
+      );
     }
   }
 

@@ -276,7 +276,10 @@ export interface SyncJob {
   /** Checkpoint of the commit phase, which writes manifests a bounded amount per step. */
   commit?: CommitProgress;
   tasksTotal?: number;
+  /** Copy tasks offered to the workers so far, in task order. */
   tasksEnqueued?: number;
+  /** Every copy task numbered below it is finished (the copy step reads from here on). */
+  tasksLow?: number;
   /** Set while a site is unreachable; any phase can pause. */
   pause?: SyncPause;
   /** Consecutive steps that threw an error other than an unreachable site. */

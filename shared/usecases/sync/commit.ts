@@ -49,6 +49,7 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
   const budget = stepBudgetChunks(deps.config);
   let progress = job.commit ?? { ...START, attempt: randomBytes(4).toString('hex') };
   let written = 0;
+  const read: ReadTasks = { tasks: [] };
   while (progress.pair < pairIds.length && written < budget) {
     const pair = pairs.get(pairIds[progress.pair]);
     const volume = pair && (await deps.table.get<Volume>(keys.volume(pair.primaryVolumeId)));
@@ -57,7 +58,7 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
       progress = { ...progress, pair: progress.pair + 1, site: 'primary', previous: MANIFEST_START };
       continue;
     }
-    const slice = await writeSlice(deps, group, job, last, pair, progress, budget - written);
+    const slice = await writeSlice(deps, group, job, last, pair, progress, budget - written, read);
     written += slice.written;
     progress = slice.progress;
     if (slice.done) progress = nextManifest(group, job, pair, volume, progress);
@@ -116,6 +117,7 @@ async function writeSlice(
   pair: Pair,
   progress: CommitProgress,
   room: number,
+  read: ReadTasks,
 ): Promise<{ progress: CommitProgress; written: number; done: boolean }> {
   const primary = progress.site === 'primary';
   // With a scan cut the RP's primary manifest is the scan manifest itself: nothing to write.
@@ -134,7 +136,7 @@ async function writeSlice(
     progress.previous,
   );
   const copied = new StreamCursor<ChunkRef, TaskPosition>(
-    (from) => copiedChunks(deps, job.id, pair.primaryVolumeId, primary, from),
+    (from) => copiedChunks(deps, job.id, pair.primaryVolumeId, primary, from, read),
     progress.task,
   );
   let copiedTaken = 0;
@@ -182,6 +184,45 @@ async function writeSlice(
 async function* noEntries<T>(): AsyncGenerator<T> {}
 
 /**
+ * The copy tasks of one pair that the primary manifest's pass read whole, from its first task:
+ * the secondary manifest's pass in the same call reads them here instead of from the table.
+ * At most a step's budget of chunks.
+ */
+interface ReadTasks {
+  whole?: { volumeId: string; from: number };
+  tasks: CopyTaskItem[];
+}
+
+/** The pair's tasks from `from`: the ones the primary pass read whole, else from the table. */
+async function* pairTasks(
+  deps: Deps,
+  syncId: string,
+  volumeId: string,
+  primary: boolean,
+  from: TaskPosition,
+  read: ReadTasks,
+): AsyncGenerator<CopyTaskItem> {
+  if (!primary && read.whole?.volumeId === volumeId && read.whole.from === from.taskNo) {
+    yield* read.tasks;
+    return;
+  }
+  const keep = primary && from.entry === 0;
+  read.whole = undefined;
+  read.tasks = [];
+  for await (const t of deps.table.query<CopyTaskItem>(
+    taskPartition(syncId),
+    keys.copyTask(syncId, from.taskNo).sk,
+    'TASK#\uffff',
+  )) {
+    const order = compareVolumeIds(t.sourceVolumeId, volumeId);
+    if (order > 0) break;
+    if (keep) read.tasks.push(t);
+    yield t;
+  }
+  if (keep) read.whole = { volumeId, from: from.taskNo };
+}
+
+/**
  * The copied chunks of one pair from a task position: the source version for the primary
  * manifest, the copy's version for the secondary one. Tasks of a volume ordered before the
  * pair's belong to a pair removed during the sync and are skipped.
@@ -192,15 +233,10 @@ async function* copiedChunks(
   volumeId: string,
   primary: boolean,
   from: TaskPosition,
+  read: ReadTasks,
 ) {
-  for await (const t of deps.table.query<CopyTaskItem>(
-    taskPartition(syncId),
-    keys.copyTask(syncId, from.taskNo).sk,
-    'TASK#\uffff',
-  )) {
-    const order = compareVolumeIds(t.sourceVolumeId, volumeId);
-    if (order < 0) continue;
-    if (order > 0) return;
+  for await (const t of pairTasks(deps, syncId, volumeId, primary, from, read)) {
+    if (compareVolumeIds(t.sourceVolumeId, volumeId) < 0) continue;
     for (let i = t.taskNo === from.taskNo ? from.entry : 0; i < t.chunks.length; i++) {
       const [index, versionId] = t.chunks[i];
       const copiedVersion = t.done?.[`c${index}`];

@@ -90,8 +90,7 @@ async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: Reco
   if (inline) await deleteListed(store, runLinesFrom(inline, 0));
   if (!job.spilled) return;
   const prefix = syncObjects.superseded(group.id, job.id);
-  for await (const key of store.currentKeys(prefix)) await deleteListed(store, store.readRunFrom(key, 0));
-  await store.deleteEverything(prefix);
+  await store.consumeEverything(prefix, (key) => deleteListed(store, store.readRunFrom(key, 0)));
 }
 
 async function deleteListed(store: ChunkStore, entries: AsyncIterable<Positioned<RunEntry, number>>) {

@@ -259,26 +259,29 @@ export async function pause(deps: Deps, group: Group, job: SyncJob, why: string)
 
 /**
  * Once the retry time has come and both sites answer, the pause is lifted and the paused
- * phase runs again (every phase is idempotent). Copy tasks are offered again: their messages
- * may have gone to the DLQ while the link was down.
+ * phase runs again (every phase is idempotent). The unfinished copy tasks are offered again:
+ * their messages may have gone to the DLQ while the link was down.
  */
 export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
   if ((job.pause?.retryAt ?? 0) > deps.now()) return 'waiting';
   await Promise.all([group.primarySite, group.secondarySite].map((s) => deps.copyQueues[s].depth()));
   if (job.state === 'copying') {
-    const errored = await deps.table.queryPrefix<Pick<CopyTaskItem, 'taskNo' | 'error'>>(
+    const offered = deps.table.query<Pick<CopyTaskItem, 'taskNo' | 'error'>>(
       taskPartition(job.id),
-      'TASK#',
+      keys.copyTask(job.id, job.tasksLow ?? 0).sk,
+      'TASK#\uffff',
       ['taskNo', 'error'],
     );
-    for (const t of errored.filter((x) => x.error)) {
+    const errored = [];
+    for await (const t of offered) if (t.error) errored.push(t);
+    for (const t of errored) {
       await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error', 'transientErrors'] });
     }
   }
   const resumed = await updateJob(
     deps,
     job,
-    { remove: ['pause'], ...(job.state === 'copying' && { set: { tasksEnqueued: 0 } }) },
+    { remove: ['pause'], ...(job.state === 'copying' && { set: { tasksEnqueued: job.tasksLow ?? 0 } }) },
     { expr: '#st = :st', names: { '#st': 'state' }, values: { ':st': job.state } },
   );
   if (!resumed) return 'progress';

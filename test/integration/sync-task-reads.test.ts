@@ -1,0 +1,127 @@
+import type { MiddlewareStack } from '@smithy/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../shared/aws/keys';
+import type { SyncJob } from '../../shared/domain/model';
+import { sha256Of } from '../../shared/usecases/reads';
+import { startSync } from '../../shared/usecases/sync/index';
+import { taskPartition } from '../../shared/usecases/sync-progress';
+import {
+  type Harness,
+  type MirroredGroup,
+  mirroredGroup,
+  openGateway,
+  randomBytesOf,
+  startHarness,
+  startRuntime,
+  waitFor,
+} from '../support/harness';
+
+const CHUNK = 64 * 1024;
+/** The copy tasks a normal-priority sync keeps offered at once (sync/copy.ts). */
+const LANES = 8;
+
+interface TaskQuery {
+  /** The attributes projected; undefined when the query reads whole items. */
+  projection?: string[];
+  items: number;
+}
+
+/**
+ * What a sync reads of its copy task items, which hold every chunk's versions: the driver polls
+ * the copy step several times a second, so a poll must read about the tasks in flight, not all
+ * of them; the commit reads each task once for both manifests; the clean-up reads none to
+ * delete them. Queries are recorded at the SDK with the number of items each returned.
+ */
+describe('copy task items a sync reads', () => {
+  let h: Harness;
+  let g: MirroredGroup;
+  let seed = 0;
+  const queries: TaskQuery[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness();
+    const stack = h.clients.control.middlewareStack as unknown as MiddlewareStack<
+      {
+        ExpressionAttributeNames?: Record<string, string>;
+        ExpressionAttributeValues?: Record<string, { S?: string }>;
+        ProjectionExpression?: string;
+      },
+      { Count?: number }
+    >;
+    stack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const pk = args.input.ExpressionAttributeValues?.[':pk']?.S ?? '';
+        if (context.commandName === 'QueryCommand' && pk.startsWith('SYNC#'))
+          queries.push({
+            projection: args.input.ProjectionExpression?.split(', ').map(
+              (n) => args.input.ExpressionAttributeNames?.[n] ?? n,
+            ),
+            items: out.output.Count ?? 0,
+          });
+        return out;
+      },
+      { step: 'initialize', name: 'taskQueryRecorder' },
+    );
+    startRuntime(h);
+    g = await mirroredGroup(h, [{ sizeBytes: 512 * CHUNK, chunkSizeBytes: CHUNK }]);
+  }, 120_000);
+  afterAll(async () => h?.stop());
+
+  async function write(from: number, count: number): Promise<void> {
+    const gw = await openGateway(h, g.primaries[0]);
+    await gw.write(g.primaries[0], from * CHUNK, randomBytesOf(count * CHUNK, ++seed));
+    await gw.close();
+  }
+
+  /** One sync, driven by the runtime, to its finished clean-up; its job as it ended. */
+  async function sync(): Promise<{ job: SyncJob; rpId: string }> {
+    queries.length = 0;
+    const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
+    h.runtime?.drive(g.groupId, syncId);
+    const job = await waitFor(
+      `sync ${syncId} to finish`,
+      async () => {
+        const j = await h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+        if (j?.state === 'failed') throw new Error(`sync failed: ${j.error}`);
+        return j?.finishedAt ? j : undefined;
+      },
+      120_000,
+    );
+    return { job, rpId: recoveryPointId };
+  }
+
+  async function expectSecondaryEqualsPrimary(rpId: string, chunks: number): Promise<void> {
+    const at = { recoveryPointId: rpId, offset: 0, length: chunks * CHUNK };
+    expect(await sha256Of(h.deps, g.secondaries[0], at)).toBe(await sha256Of(h.deps, g.primaries[0], at));
+  }
+
+  it('24 tasks: every copy-step poll reads about the tasks in flight, and no task item is left', async () => {
+    // Tasks of 4 chunks: 96 chunks make 24 tasks, three times the lanes.
+    h.deps.config.stepBudgetChunks = 4;
+    try {
+      await write(0, 96);
+      const { job, rpId } = await sync();
+      expect(job.tasksTotal).toBe(24);
+      const polls = queries.filter((q) => q.projection?.includes('chunkCount'));
+      expect(polls.length).toBeGreaterThan(3);
+      // Before, each poll read all 24 tasks.
+      expect(Math.max(...polls.map((q) => q.items))).toBeLessThanOrEqual(2 * LANES);
+      expect(await h.deps.table.queryKeys(taskPartition(job.id), 'TASK#', 'TASK#\uffff')).toEqual([]);
+      await expectSecondaryEqualsPrimary(rpId, 96);
+    } finally {
+      h.deps.config.stepBudgetChunks = undefined;
+    }
+  }, 180_000);
+
+  it('the commit reads each task once for both manifests, and the secondary equals the primary at the RP', async () => {
+    // Tasks of 64 chunks: 100 changed chunks make 2 tasks.
+    await write(50, 100);
+    const { job, rpId } = await sync();
+    expect(job.tasksTotal).toBe(2);
+    // The commit reads whole items (no projection); before, it read them once per manifest.
+    const whole = queries.filter((q) => q.projection === undefined);
+    expect(whole.reduce((n, q) => n + q.items, 0)).toBe(2);
+    await expectSecondaryEqualsPrimary(rpId, 150);
+  }, 180_000);
+});
