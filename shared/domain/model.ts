@@ -275,6 +275,12 @@ export interface SyncJob {
   collect?: CollectProgress;
   /** Checkpoint of the commit phase, which writes manifests a bounded amount per step. */
   commit?: CommitProgress;
+  /**
+   * Commit calls started, each counted before it writes an object. Equal to `commit.calls`
+   * once committed, every call ran to its end and wrote each object under its attempt once, so
+   * the clean-up has nothing there to list.
+   */
+  commitCalls?: number;
   tasksTotal?: number;
   /** Copy tasks offered to the workers so far, in task order. */
   tasksEnqueued?: number;
@@ -353,6 +359,8 @@ export interface CommitProgress {
   /** The finished pairs of the RP. */
   volumes: RecoveryPointVolume[];
   bytes: number;
+  /** Commit calls that ran to their end (saved this checkpoint or committed); see SyncJob.commitCalls. */
+  calls?: number;
 }
 
 /** A chunk to copy: [chunk index, source versionId]. */

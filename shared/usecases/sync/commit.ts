@@ -19,7 +19,7 @@ import { recordEvent } from '../events';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { finishCommit } from './cleanup';
-import { failSync, lastRecoveryPoint, manifestKey, type StepResult, setJob } from './job';
+import { failSync, lastRecoveryPoint, manifestKey, type StepResult, setJob, updateJob } from './job';
 
 type TaskPosition = CommitProgress['task'];
 
@@ -43,6 +43,17 @@ const START: Omit<CommitProgress, 'attempt'> = {
  * than one call's budget is written as parts under an index.
  */
 export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<StepResult> {
+  const started = (job.commitCalls ?? 0) + 1;
+  // Counted before this call writes anything, once per call even when two overlap.
+  const counted = await updateJob(
+    deps,
+    job,
+    { set: { commitCalls: started } },
+    job.commitCalls === undefined
+      ? { expr: 'attribute_not_exists(commitCalls)' }
+      : { expr: 'commitCalls = :n', values: { ':n': job.commitCalls } },
+  );
+  if (!counted) return 'progress';
   const pairs = new Map((await loadPairs(deps, group.id)).map((p) => [p.id, p]));
   const pairIds = job.pairIds ?? [];
   const last = await lastRecoveryPoint(deps, group);
@@ -63,11 +74,16 @@ export async function commit(deps: Deps, group: Group, job: SyncJob): Promise<St
     progress = slice.progress;
     if (slice.done) progress = nextManifest(group, job, pair, volume, progress);
   }
+  // Counted along the chain of checkpoints: a call that died, or one whose checkpoint another
+  // overwrote, leaves this count below commitCalls. A checkpoint without a count was saved
+  // before calls were counted: the chain restarts at 0, below for good.
+  const chained = job.commit === undefined ? 0 : job.commit.calls;
+  progress = { ...progress, calls: chained === undefined ? 0 : chained + 1 };
   if (progress.pair < pairIds.length) {
     await setJob(deps, job, { commit: progress });
     return 'progress';
   }
-  return commitRecoveryPoint(deps, group, job, pairs, progress);
+  return commitRecoveryPoint(deps, group, { ...job, commitCalls: started }, pairs, progress);
 }
 
 /** After a manifest is complete: the pair's secondary manifest, or the next pair. */
@@ -295,7 +311,7 @@ async function commitRecoveryPoint(
     `${rp.id} committed at epoch ${rp.epoch}: ${rp.bytes} bytes copied`,
     { at: rp.committedAt, id: rp.id },
   );
-  await setJob(deps, job, { state: 'committed', committedAt: rp.committedAt });
+  await setJob(deps, job, { state: 'committed', committedAt: rp.committedAt, commit: progress });
   // Only the pairs this sync planned are in the RP; a pair added since waits for the next sync.
   for (const v of rp.volumes) {
     const pair = pairs.get(v.pairId);
@@ -303,7 +319,7 @@ async function commitRecoveryPoint(
       await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
     }
   }
-  await finishCommit(deps, group.id, job);
+  await finishCommit(deps, group.id, { ...job, commit: progress });
   return 'done';
 }
 

@@ -61,8 +61,12 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
   // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
   const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
   const inUse = (key: string) => named.some((m) => key === m || key.startsWith(`${m}.part-`));
-  for (const site of [group.primarySite, group.secondarySite])
-    await deps.stores[site].deleteEverythingBut(syncObjects.attempts(group.id, job.rpId), inUse);
+  // A commit whose every call ran to its end wrote each object under its attempt once and no
+  // other attempt: nothing there to delete (SyncJob.commitCalls).
+  if (job.commitCalls === undefined || job.commitCalls !== job.commit?.calls) {
+    for (const site of [group.primarySite, group.secondarySite])
+      await deps.stores[site].deleteEverythingBut(syncObjects.attempts(group.id, job.rpId), inUse);
+  }
   if (scanned(job)) await primary.deleteEverythingBut(syncObjects.scans(group.id, job.id), inUse);
   for (const pair of await loadPairs(deps, group.id)) {
     // A pair's base is its first RP's to delete (firstRp is set just after that commit, so
