@@ -325,14 +325,8 @@ export class ChunkStore {
   }
 
   /** Removes every version under a prefix: a deleted volume leaves nothing behind. */
-  async deleteEverything(prefix: string): Promise<void> {
-    for await (const page of this.versionPages(prefix)) {
-      const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => ({
-        key: v.Key ?? '',
-        versionId: v.VersionId,
-      }));
-      await this.deleteVersions(objects);
-    }
+  deleteEverything(prefix: string): Promise<void> {
+    return this.consumeEverything(prefix, async () => undefined);
   }
 
   /**

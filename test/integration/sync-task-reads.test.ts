@@ -1,10 +1,10 @@
-import type { MiddlewareStack } from '@smithy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
 import { sha256Of } from '../../shared/usecases/reads';
 import { startSync } from '../../shared/usecases/sync/index';
 import { taskPartition } from '../../shared/usecases/sync-progress';
+import { hookControl } from '../support/control-hooks';
 import {
   type Harness,
   type MirroredGroup,
@@ -40,29 +40,23 @@ describe('copy task items a sync reads', () => {
 
   beforeAll(async () => {
     h = await startHarness();
-    const stack = h.clients.control.middlewareStack as unknown as MiddlewareStack<
-      {
-        ExpressionAttributeNames?: Record<string, string>;
-        ExpressionAttributeValues?: Record<string, { S?: string }>;
-        ProjectionExpression?: string;
+    hookControl(h, 'taskQueryRecorder', {
+      after: async (c) => {
+        const input = c.input as {
+          ExpressionAttributeNames?: Record<string, string>;
+          ExpressionAttributeValues?: Record<string, { S?: string }>;
+          ProjectionExpression?: string;
+        };
+        const pk = input.ExpressionAttributeValues?.[':pk']?.S ?? '';
+        if (c.commandName !== 'QueryCommand' || !pk.startsWith('SYNC#')) return;
+        queries.push({
+          projection: input.ProjectionExpression?.split(', ').map(
+            (n) => input.ExpressionAttributeNames?.[n] ?? n,
+          ),
+          items: (c.output?.Count as number | undefined) ?? 0,
+        });
       },
-      { Count?: number }
-    >;
-    stack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        const pk = args.input.ExpressionAttributeValues?.[':pk']?.S ?? '';
-        if (context.commandName === 'QueryCommand' && pk.startsWith('SYNC#'))
-          queries.push({
-            projection: args.input.ProjectionExpression?.split(', ').map(
-              (n) => args.input.ExpressionAttributeNames?.[n] ?? n,
-            ),
-            items: out.output.Count ?? 0,
-          });
-        return out;
-      },
-      { step: 'initialize', name: 'taskQueryRecorder' },
-    );
+    });
     startRuntime(h);
     g = await mirroredGroup(h, [{ sizeBytes: 512 * CHUNK, chunkSizeBytes: CHUNK }]);
   }, 120_000);

@@ -5,6 +5,8 @@ import type { Harness } from './harness';
 export interface ControlCall {
   commandName?: string;
   input: Record<string, unknown>;
+  /** The response, for `after` hooks. */
+  output?: Record<string, unknown>;
 }
 
 /**
@@ -22,10 +24,10 @@ export function hookControl(
   stack.add(
     (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
       async (args: { input: Record<string, unknown> }) => {
-        const call = { commandName: context.commandName, input: args.input };
+        const call: ControlCall = { commandName: context.commandName, input: args.input };
         await hooks.before?.(call);
         const out = await next(args);
-        await hooks.after?.(call);
+        await hooks.after?.({ ...call, output: (out as { output?: Record<string, unknown> }).output });
         return out;
       },
     { step: 'initialize', name },

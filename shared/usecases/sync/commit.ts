@@ -231,6 +231,8 @@ async function* pairTasks(
     'TASK#\uffff',
   )) {
     const order = compareVolumeIds(t.sourceVolumeId, volumeId);
+    // Tasks of a volume ordered before the pair's belong to a pair removed during the sync.
+    if (order < 0) continue;
     if (order > 0) break;
     if (keep) read.tasks.push(t);
     yield t;
@@ -240,8 +242,7 @@ async function* pairTasks(
 
 /**
  * The copied chunks of one pair from a task position: the source version for the primary
- * manifest, the copy's version for the secondary one. Tasks of a volume ordered before the
- * pair's belong to a pair removed during the sync and are skipped.
+ * manifest, the copy's version for the secondary one.
  */
 async function* copiedChunks(
   deps: Deps,
@@ -252,7 +253,6 @@ async function* copiedChunks(
   read: ReadTasks,
 ) {
   for await (const t of pairTasks(deps, syncId, volumeId, primary, from, read)) {
-    if (compareVolumeIds(t.sourceVolumeId, volumeId) < 0) continue;
     for (let i = t.taskNo === from.taskNo ? from.entry : 0; i < t.chunks.length; i++) {
       const [index, versionId] = t.chunks[i];
       const copiedVersion = t.done?.[`c${index}`];
