@@ -267,6 +267,13 @@ export interface SyncJob {
    * none (its delta was kept on the job), so its clean-up lists neither prefix.
    */
   spilled?: boolean;
+  /**
+   * Which of the two it wrote, each set with `spilled` before the first object of its kind, so
+   * the clean-up lists only that prefix. A job marked `spilled` with neither (by a version
+   * before these) may hold both.
+   */
+  spilledRuns?: boolean;
+  spilledSuperseded?: boolean;
   cutEpoch?: number;
   cutAt?: string;
   /** The pairs this sync covers, fixed when collect starts, in primary volume id order. */

@@ -74,4 +74,31 @@ describe('S3 requests of a small delta sync', () => {
     expect(r.lists).toBe(0);
     await expectOnlyLiveAndRetained(h, g, 'a sync over rewritten chunks');
   }, 90_000);
+
+  /** Requests of one sync whose delta is folded in steps of 4 records: each step writes a run. */
+  async function spilledSyncRequests() {
+    h.deps.config.stepBudgetChunks = 4;
+    try {
+      return await syncRequests();
+    } finally {
+      h.deps.config.stepBudgetChunks = undefined;
+    }
+  }
+
+  it('a delta spilled to runs, nothing rewritten: one list (the runs, after the commit)', async () => {
+    await write(Array.from({ length: 12 }, (_, i) => 100 + i));
+    const r = await spilledSyncRequests();
+    // The superseded prefix was never written to, and the runs are listed once, not again
+    // when planning ends.
+    expect(r.lists).toBe(1);
+    expect(r.copies).toBeGreaterThanOrEqual(12);
+    await expectOnlyLiveAndRetained(h, g, 'a spilled delta sync');
+  }, 90_000);
+
+  it('a delta spilled to runs with rewritten chunks: two lists (runs, superseded lists)', async () => {
+    await write([120, 121, 122, 123, 124, 125, 120, 121, 122, 123, 124, 125]);
+    const r = await spilledSyncRequests();
+    expect(r.lists).toBe(2);
+    await expectOnlyLiveAndRetained(h, g, 'a spilled sync over rewritten chunks');
+  }, 90_000);
 });

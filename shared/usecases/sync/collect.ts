@@ -157,16 +157,19 @@ async function foldBatches(
     });
     return 'progress';
   }
-  await markSpilled(deps, job);
-  if (superseded.length > 0)
+  if (superseded.length > 0) {
+    await markSpilled(deps, job, 'superseded');
     await deps.stores[group.primarySite].writeRun(
       supersededKey(group.id, job.id, `fold-${progress.runs + 1}`),
       superseded,
     );
+  }
   let runs = progress.runs;
   // Run n is a function of the checkpoint, so a step re-run after a crash rewrites it unchanged.
-  if (entries.length > 0)
+  if (entries.length > 0) {
+    await markSpilled(deps, job, 'runs');
     await deps.stores[group.primarySite].writeRun(runKey(group.id, job.id, ++runs), entries);
+  }
   const next: CollectProgress = { lastBatch, runs, ...(!more && { planning: firstPlan(runs) }) };
   await setJob(deps, job, { collect: next });
   return 'progress';
@@ -239,7 +242,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   }
   // Written before the checkpoint moves on: a crash here re-plans the step and rewrites the list.
   if (superseded.length > 0) {
-    await markSpilled(deps, job);
+    await markSpilled(deps, job, 'superseded');
     await source.writeRun(supersededKey(group.id, job.id, stepName), superseded);
   }
   if (p < pairIds.length) {
@@ -262,8 +265,8 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
     chunksTotal,
     bytesTotal,
   });
-  // The runs were only the input of planning; a crash before this line leaves them to the sync's clean-up.
-  if (inlineRun === undefined) await source.deleteEverything(syncObjects.runs(group.id, job.id));
+  // The runs were only the input of planning: the clean-up after the commit (or the discard of
+  // a failed sync) deletes them, off the path to the RP.
   return 'progress';
 }
 

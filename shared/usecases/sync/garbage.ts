@@ -7,6 +7,7 @@ import { type RunEntry, runLinesFrom } from '../../domain/delta';
 import type { Group, RecoveryPoint, SyncJob } from '../../domain/model';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
+import { maySpill } from './job';
 
 /**
  * Deletes what a sync that ended without committing left in the buckets: the chunk versions
@@ -36,19 +37,17 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
     );
   }
   const primary = deps.stores[group.primarySite];
-  if (job.spilled) {
-    await primary.deleteEverything(syncObjects.runs(group.id, job.id));
-    // The lists only: the versions stay, their change records are kept for the next sync.
-    await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
-  }
+  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+  // The lists only: the versions stay, their change records are kept for the next sync.
+  if (maySpill(job, 'superseded')) await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
   if (scanned(job)) await primary.deleteEverything(syncObjects.scans(group.id, job.id));
   for (const site of [group.primarySite, group.secondarySite])
     await deps.stores[site].deleteEverything(syncObjects.attempts(group.id, job.rpId));
 }
 
 /**
- * After a commit, deletes what the committed RP does not use of what its sync wrote: runs a
- * crashed collect left, manifests of superseded commit attempts, older versions of rewritten
+ * After a commit, deletes what the committed RP does not use of what its sync wrote: the runs
+ * planning read, manifests of superseded commit attempts, older versions of rewritten
  * manifests, the initial-sync base listings of the pairs the RP now holds, and the primary
  * chunk versions its delta superseded. The latest
  * version of every manifest the RP names is kept (an expiry's purge still reads them).
@@ -56,7 +55,7 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
  */
 export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Promise<void> {
   const primary = deps.stores[group.primarySite];
-  if (job.spilled) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
   // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
   const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
@@ -92,7 +91,7 @@ async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: Reco
   const store = deps.stores[rp.site === group.secondarySite ? group.primarySite : group.secondarySite];
   const inline = job.collect?.inlineSuperseded;
   if (inline) await deleteListed(store, runLinesFrom(inline, 0));
-  if (!job.spilled) return;
+  if (!maySpill(job, 'superseded')) return;
   const prefix = syncObjects.superseded(group.id, job.id);
   await store.consumeEverything(prefix, (key) => deleteListed(store, store.readRunFrom(key, 0)));
 }

@@ -105,19 +105,32 @@ export async function setJob(
   return ok !== null;
 }
 
+export type Spill = 'runs' | 'superseded';
+
+const spillFlag = { runs: 'spilledRuns', superseded: 'spilledSuperseded' } as const;
+
 /**
- * Marks the job before its first run or superseded list is written to S3, whatever its state,
- * so that the mark is stored before any such object exists: the clean-up lists those prefixes
- * only for a marked job (SyncJob.spilled).
+ * Marks the job before its first run (or superseded list) is written to S3, whatever its
+ * state, so that the mark is stored before any such object exists: the clean-up lists a prefix
+ * only for a job that may hold objects under it (`maySpill`).
  */
-export async function markSpilled(deps: Deps, job: SyncJob): Promise<void> {
-  if (job.spilled) return;
+export async function markSpilled(deps: Deps, job: SyncJob, kind: Spill): Promise<void> {
+  const flag = spillFlag[kind];
+  if (job.spilled && job[flag]) return;
   await deps.table.update(
     keys.sync(job.groupId, job.id),
-    { set: { spilled: true } },
+    { set: { spilled: true, [flag]: true } },
     { expr: 'attribute_exists(pk)' },
   );
   job.spilled = true;
+  job[flag] = true;
+}
+
+/** Whether the sync may have written objects of this kind (see SyncJob.spilledRuns). */
+export function maySpill(job: SyncJob, kind: Spill): boolean {
+  if (!job.spilled) return false;
+  if (!job.spilledRuns && !job.spilledSuperseded) return true;
+  return job[spillFlag[kind]] === true;
 }
 
 /** A failed job; `unpublished` when failSync took the group from it while it still ran it. */
