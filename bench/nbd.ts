@@ -14,8 +14,10 @@
  */
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -211,6 +213,57 @@ function s3backerMount(args: string[], mnt: string): Mount & { kill(): Promise<v
   };
 }
 
+/**
+ * The transport's own ceiling for a job: qemu-nbd (QEMU's C server) serving a copy of the image
+ * from memory (/dev/shm), reached by the same fio `nbd` engine over the same loopback TCP. No
+ * export over NBD at iodepth 1 can answer faster than this server that does no work at all.
+ */
+function qemuNbdMount(image: string, pidFile: string): Mount & { kill(): void } {
+  let pid: number | undefined;
+  return {
+    async start() {
+      const port = await freePort();
+      // --fork returns once the server listens.
+      await exec('qemu-nbd', [
+        ...['-f', 'raw', '-x', 'ref', '-b', '127.0.0.1', '-p', String(port), '-t'],
+        ...['--fork', `--pid-file=${pidFile}`, image],
+      ]);
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
+      return ['--ioengine=nbd', `--uri=nbd://127.0.0.1:${port}/ref`];
+    },
+    async stop() {
+      if (pid === undefined) return;
+      const p = pid;
+      process.kill(p, 'SIGTERM');
+      pid = undefined;
+      await waitFor('qemu-nbd to exit', () => !alive(p));
+    },
+    kill() {
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 export async function nbdBench(quick = false) {
   const sizeBytes = (quick ? 16 : 64) * MiB;
   const stack = await LocalStack.start({ topology: 'per-site', leaseSeconds: 30 });
@@ -226,6 +279,9 @@ export async function nbdBench(quick = false) {
   let nbd: ReturnType<typeof nbdMount> | undefined;
   let s3backer: ReturnType<typeof s3backerMount> | undefined;
   let s3backerArgs: string[] = [];
+  let reference: ReturnType<typeof qemuNbdMount> | undefined;
+  const ceiling: Record<string, number | string>[] = [];
+  const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/volmirror-bench-nbd-') : join(dir, 'shm');
   try {
     const group = await createGroup(deps, {
       name: 'bench',
@@ -272,18 +328,30 @@ export async function nbdBench(quick = false) {
         's3backer MiB/s': viaS3backer.MiBps,
         's3backer IOPS': viaS3backer.iops,
         's3backer s': viaS3backer.seconds,
-        'NBD/s3backer': Math.round((viaNbd.iops / Math.max(1, viaS3backer.iops)) * 100) / 100,
+        'NBD/s3backer': ratio(viaNbd.iops, viaS3backer.iops),
       });
       if (viaS3backer.stats) s3backerStats[job.name] = viaS3backer.stats;
+      if (job.kind === 'read') {
+        reference ??= qemuNbdMount(imageInMemory(shm, sizeBytes), join(shm, 'qemu-nbd.pid'));
+        const viaQemu = await timed(job, reference);
+        ceiling.push({
+          job: job.name,
+          'qemu-nbd from memory IOPS': viaQemu.iops,
+          'qemu-nbd/s3backer': ratio(viaQemu.iops, viaS3backer.iops),
+          'NBD/qemu-nbd': ratio(viaNbd.iops, viaQemu.iops),
+        });
+      }
     }
     load.after = loadavg()[0];
   } finally {
     nbd?.kill();
+    reference?.kill();
     await s3backer?.kill();
     await runtime.stop();
     clients.destroy();
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
   }
   const results = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(results, { recursive: true });
@@ -302,19 +370,35 @@ export async function nbdBench(quick = false) {
         s3backer: s3backerSettings,
         loadAverage1m: load,
         rows,
+        transportCeiling: {
+          measures:
+            'the same fio job against qemu-nbd serving a copy of the image from memory (/dev/shm) over the same loopback TCP: what an NBD server that does no work answers at iodepth 1',
+          rows: ceiling,
+        },
         s3backerStats,
       },
       null,
       2,
     )}\n`,
   );
-  return rows;
+  return { rows, ceiling };
+}
+
+const ratio = (a: number, b: number) => Math.round((a / Math.max(1, b)) * 100) / 100;
+
+/** A raw image of random bytes in memory, for the transport reference. */
+function imageInMemory(dir: string, sizeBytes: number): string {
+  mkdirSync(dir, { recursive: true });
+  const image = join(dir, 'reference.img');
+  writeFileSync(image, randomBytes(sizeBytes));
+  return image;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   nbdBench(process.argv.includes('--quick')).then(
-    (rows) => {
+    ({ rows, ceiling }) => {
       console.table(rows);
+      console.table(ceiling);
       process.exit(0);
     },
     (e) => {

@@ -8,21 +8,27 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalStack, type Topology } from '../local/stack';
 import { buildClients, RequestCounter } from '../shared/aws/clients';
-import { keys } from '../shared/aws/keys';
 import { buildDeps, type Deps } from '../shared/deps';
-import type { Group } from '../shared/domain/model';
 import { Gateway } from '../shared/gateway/gateway';
 import { sha256Of } from '../shared/usecases/reads';
 import { estimate, PRICES } from './cost';
-import { ingestAll, syncByHand, syncByRuntime, type TimedSync } from './driver';
+import { ingestAll, syncByHand } from './driver';
 import { BULK_CHUNKS, BULK_IN_FLIGHT, gatewayVsPutLoop, sqsPerThousand } from './gateway';
 import { manifestMemory } from './memory';
 import { nbdBench } from './nbd';
 import { barChartPng, lineChartPng } from './plot';
-import { RCLONE_MODES, RCLONE_TRANSFERS, type ReplicationRow, ratios, replicationVsRclone } from './rclone';
+import {
+  initialCeilings,
+  RCLONE_MODES,
+  RCLONE_TRANSFERS,
+  type ReplicationRow,
+  ratios,
+  replicationVsRclone,
+} from './rclone';
 import { measuredNow, mergeWithLatest, RESULTS_DIR, type Section, writeResults } from './results';
 import { rpAge } from './rp-age';
 import { cliStartup } from './startup';
+import { type Driven, SYNC_COPIES, THROUGHPUT_ROUNDS, throughputAndMemory } from './throughput';
 import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
 import { zipfVsPerVersion } from './zipf';
 
@@ -143,86 +149,13 @@ async function deltaSyncs(topology: Topology): Promise<Record<string, unknown>[]
   return rows;
 }
 
-/**
- * Initial sync of `chunks` chunks against a bare GET->PUT loop of the same chunks, 4 in flight,
- * on the same emulators. The sync runs either by hand (each handler in turn, as the request
- * counts of the other sections need) or as `volmirror up` runs it (the driver and the copy
- * workers at once, one worker per copy lane).
- */
-async function throughputAndMemory(
-  chunks: number,
-  driven: 'by hand' | 'runtime',
-): Promise<Record<string, unknown>> {
-  const e = await env('per-site');
-  try {
-    const g = await mirrored(e.deps, chunks * CHUNK);
-    const gw = await Gateway.open(e.deps, g.primary);
-    await writeChunks(gw, g.primary, range(chunks), 64, 4);
-    await gw.close();
-    await ingestAll(e.deps, 'east');
-    global.gc?.();
-    const base = process.memoryUsage();
-    let peakRss = base.rss;
-    let peakHeap = base.heapUsed;
-    const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      peakRss = Math.max(peakRss, m.rss);
-      peakHeap = Math.max(peakHeap, m.heapUsed);
-    }, 20);
-    const sync =
-      driven === 'runtime'
-        ? await syncByRuntime(e.deps, g.groupId, COPY_WORKERS)
-        : await timedSyncByHand(e.deps, g.groupId);
-    clearInterval(sampler);
-
-    const east = e.deps.stores.east;
-    const west = e.deps.stores.west;
-    const refs: [number, string][] = [];
-    for await (const ref of east.listChunks(g.primary)) refs.push(ref);
-    const t1 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (let k = 0; k < 1_000_000 && next < refs.length; k++) {
-          const [index, versionId] = refs[next++];
-          await west.copyChunkFrom(east, g.primary, 'baseline', index, versionId);
-        }
-      }),
-    );
-    const baselineMs = performance.now() - t1;
-    const mib = (chunks * CHUNK) / MiB;
-    const rate = (ms: number) => (mib / (ms / 1000)).toFixed(1);
-    return {
-      'volume data': `${mib} MiB (${chunks} chunks)`,
-      'sync driven':
-        driven === 'runtime'
-          ? `as volmirror up runs it (${COPY_WORKERS} copy workers)`
-          : 'by hand, step by step',
-      'volmirror MiB/s to the RP committed': rate(sync.committedMs),
-      'volmirror MiB/s with the clean-up': rate(sync.finishedMs),
-      'bare GET->PUT loop MiB/s': rate(baselineMs),
-      'ratio to the RP committed': (baselineMs / sync.committedMs).toFixed(2),
-      'ratio with the clean-up': (baselineMs / sync.finishedMs).toFixed(2),
-      'peak RSS growth during sync (MiB)': ((peakRss - base.rss) / MiB).toFixed(1),
-      'peak heap growth during sync (MiB)': ((peakHeap - base.heapUsed) / MiB).toFixed(1),
-    };
-  } finally {
-    await e.stop();
-  }
-}
-
-/** The lanes a normal-priority sync keeps in flight (sync/copy.ts), one worker each. */
-const COPY_WORKERS = 8;
-
-async function timedSyncByHand(deps: Deps, groupId: string): Promise<TimedSync> {
-  const t0 = Date.now();
-  const recoveryPointId = await syncByHand(deps, groupId, 'east', 'west');
-  const finishedMs = Date.now() - t0;
-  const group = await deps.table.get<Group>(keys.group(groupId));
-  const committedAt = group?.lastRp?.committedAt;
-  if (!committedAt) throw new Error(`${recoveryPointId} has no commit time`);
-  return { recoveryPointId, committedMs: Date.parse(committedAt) - t0, finishedMs };
-}
+const THROUGHPUT_ROWS: [Topology, number, Driven][] = [
+  ['per-site', 256, 'by hand'],
+  ['per-site', 2048, 'by hand'],
+  ['per-site', 2048, 'runtime'],
+  ['shared', 2048, 'by hand'],
+  ['shared', 2048, 'runtime'],
+];
 
 const { values } = parseArgs({
   options: {
@@ -262,6 +195,15 @@ async function main() {
         `rclone: \`rclone copy\` (initial) and \`rclone sync\` (deltas), each in its default mode (size and modification time, which S3 keeps as object metadata: a HEAD per object whose size matches) and with \`--checksum\` (the listing's MD5s, no HEAD for an unchanged object), each into its own prefix; provider Other, ${RCLONE_TRANSFERS} transfers and checkers (volmirror's copies in flight); shared topology: one remote, so rclone copies server-side too.`,
         "volmirror: the sync only (handlers run by bench/driver.ts, a receive's copy tasks at once); the change ingest that runs as writes happen is not in its time. 'time' runs from the sync's start until its post-commit clean-up is done; 'time to up to date' until its RP is committed (the RP item's commit time), when the secondary serves the new image. Requests count both.",
         "Verified: volmirror by the SHA-256 of the primary and secondary images at the RP; rclone by every destination object's ETag (MD5) equal to its source's.",
+      ],
+    });
+    add({
+      name: 'rclone-ceiling',
+      title: 'initial step: the same chunk copies alone, the most any tool can be ahead of rclone',
+      rows: initialCeilings(rows),
+      notes: [
+        `The bare loop copies every chunk version of the primary with nothing else (no listing, no check, no bookkeeping), ${RCLONE_TRANSFERS} at a time, through the ChunkStore call the copy workers use: CopyObject on one shared S3 service, GET and PUT per-site. It runs right after rclone on the same emulators and is verified by ETags like rclone.`,
+        "rclone's own extra requests on top of these copies are a HEAD per object and the listings: the cheap requests. A tool that makes the same copies can be ahead of rclone by at most rclone's time over the bare loop's.",
       ],
     });
     add({
@@ -373,18 +315,18 @@ async function main() {
     }
   }
   if (wanted('throughput')) {
+    const rows = [];
+    for (const [topology, chunks, driven] of THROUGHPUT_ROWS)
+      rows.push(await throughputAndMemory(env, topology, chunks, driven));
     add({
       name: 'throughput',
-      title: 'initial sync throughput and memory (per-site emulators, streamed copy)',
-      rows: [
-        await throughputAndMemory(256, 'by hand'),
-        await throughputAndMemory(2048, 'by hand'),
-        await throughputAndMemory(2048, 'runtime'),
-      ],
+      title: `initial sync throughput against a bare copy loop at the same concurrency (${SYNC_COPIES} copies in flight), and memory`,
+      rows,
       notes: [
-        'The bare loop GETs each chunk version from the primary and PUTs it into the secondary, 4 at a time, through the same ChunkStore calls as the copy workers; it runs right after the sync, on the same emulators, so both see the same bucket sizes.',
-        "'to the RP committed' runs from the sync's start to its RP's commit time (the secondary serves the new image); 'with the clean-up' until its post-commit work is done (its listings cost the emulator about 0.3 s each, growing with the bucket).",
-        'By hand, the copy tasks of one receive run together and the next are offered when they are all done; the runtime offers a task as soon as a lane frees, but its pollers load the same single-threaded emulators.',
+        `Each row is ${THROUGHPUT_ROUNDS} rounds on the same emulators; a round syncs a volume of its own and copies the same chunk versions with the bare loop, one right after the other, in alternating order (the emulator's speed drifts between runs by more than the differences measured). Ratios are bare-loop time over sync time: above 1 the sync is faster.`,
+        'The bare loop copies through the same ChunkStore call as the copy workers: per-site, a GET from the primary and a PUT into the secondary; on one shared S3 service, a CopyObject.',
+        "'to the RP committed' runs from the sync's start to its RP's commit time (the secondary serves the new image); 'with the clean-up' until its post-commit work is done.",
+        'By hand, the copy tasks of one receive run together and the next are offered when they are all done; the runtime offers a task as soon as a lane frees, but its pollers load the same emulators.',
       ],
     });
   }
@@ -408,8 +350,25 @@ async function main() {
     );
   }
   if (wanted('nbd')) {
-    console.log('\n# fio through the NBD export vs through s3backer, same emulator (bench/nbd.ts)');
-    console.table(await nbdBench());
+    const { rows, ceiling } = await nbdBench();
+    add({
+      name: 'nbd',
+      title: 'fio through the NBD export vs fio through s3backer, same S3 emulator (bench/nbd.ts)',
+      rows,
+      notes: [
+        'One fio job at iodepth 1 on both sides; each job on a fresh mount (cold caches); time runs from starting fio until every byte written is in S3 and the process has exited. Ratios above 1 mean the export is ahead.',
+        's3backer answers fsync without writing its cache; the export stores and publishes what it acknowledged before answering each fsync.',
+      ],
+    });
+    add({
+      name: 'nbd-ceiling',
+      title:
+        'the NBD transport at iodepth 1: the same fio job against qemu-nbd serving the image from memory',
+      rows: ceiling,
+      notes: [
+        "qemu-nbd (QEMU's C server) answers from /dev/shm over the same loopback TCP and the same fio `nbd` engine: no NBD export can answer one request at a time faster on this machine. s3backer is reached through FUSE, not a socket.",
+      ],
+    });
   }
   if (wanted('startup')) {
     add({
