@@ -215,8 +215,8 @@ function s3backerMount(args: string[], mnt: string): Mount & { kill(): Promise<v
 
 /**
  * The transport's own ceiling for a job: qemu-nbd (QEMU's C server) serving a copy of the image
- * from memory (/dev/shm), reached by the same fio `nbd` engine over the same loopback TCP. No
- * export over NBD at iodepth 1 can answer faster than this server that does no work at all.
+ * from memory (/dev/shm), reached by the same fio `nbd` engine over the same loopback TCP: the
+ * rate of a server that only reads memory, one request at a time over this transport.
  */
 function qemuNbdMount(image: string, pidFile: string): Mount & { kill(): void } {
   let pid: number | undefined;

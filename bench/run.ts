@@ -366,7 +366,7 @@ async function main() {
         'the NBD transport at iodepth 1: the same fio job against qemu-nbd serving the image from memory',
       rows: ceiling,
       notes: [
-        "qemu-nbd (QEMU's C server) answers from /dev/shm over the same loopback TCP and the same fio `nbd` engine: no NBD export can answer one request at a time faster on this machine. s3backer is reached through FUSE, not a socket.",
+        "qemu-nbd (QEMU's C server) answers from /dev/shm over the same loopback TCP and the same fio `nbd` engine: what a server that only reads memory reaches over this transport on this machine, one request at a time. s3backer is reached through FUSE, not a socket.",
       ],
     });
   }
