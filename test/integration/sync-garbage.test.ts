@@ -22,15 +22,38 @@ const CHUNK = 64 * 1024;
 describe('a sync leaves no objects behind', () => {
   let h: Harness;
   let g: MirroredGroup;
+  const VOLUME_CHUNKS = 64;
   /** Control-table faults armed by one scenario at a time. */
   let fault: { before?: (c: ControlCall) => void; after?: (c: ControlCall) => void } = {};
   let next = 0;
   async function writeChunks(count: number, seed: number) {
     const gw = await openGateway(h, g.primaries[0]);
     for (let i = 0; i < count; i++)
-      await gw.write(g.primaries[0], (next + i) * CHUNK, randomBytesOf(CHUNK, seed + i));
+      // Round the volume again once every chunk was written: later scenarios rewrite chunks.
+      await gw.write(g.primaries[0], ((next + i) % VOLUME_CHUNKS) * CHUNK, randomBytesOf(CHUNK, seed + i));
     next += count;
     await gw.close();
+  }
+
+  /** Drives the sync with the armed fault until it commits, then disarms the fault. */
+  async function commitWithFault(syncId: string): Promise<void> {
+    h.runtime?.drive(g.groupId, syncId);
+    await waitFor(
+      'the sync to commit',
+      async () => (await getSync(h.deps, g.groupId, syncId)).state === 'committed',
+    );
+    fault = {};
+  }
+
+  /** After the post-commit clean-up: only live and retained versions, and the RP is the image. */
+  async function expectCleanedUp(recoveryPointId: string, after: string): Promise<void> {
+    await waitFor('the clean-up', async () => {
+      const group = await h.deps.table.get<Group>(keys.group(g.groupId));
+      return (group?.openSyncs ?? []).length === 0;
+    });
+    await expectOnlyLiveAndRetained(h, g, after);
+    const image = await readAll(h, g.primaries[0]);
+    expect((await readAll(h, g.secondaries[0], recoveryPointId)).equals(image)).toBe(true);
   }
 
   beforeAll(async () => {
@@ -40,7 +63,7 @@ describe('a sync leaves no objects behind', () => {
       before: async (c) => fault.before?.(c),
       after: async (c) => fault.after?.(c),
     });
-    g = await mirroredGroup(h, [{ sizeBytes: 64 * CHUNK, chunkSizeBytes: CHUNK }]);
+    g = await mirroredGroup(h, [{ sizeBytes: VOLUME_CHUNKS * CHUNK, chunkSizeBytes: CHUNK }]);
     await writeChunks(4, 1);
     await syncAndWait(h, g.groupId);
     // Small steps: the delta is folded into runs in S3 and copied as many small tasks.
@@ -166,24 +189,37 @@ describe('a sync leaves no objects behind', () => {
         const values = jobWriteValues(c, syncId);
         if (crashed === 0 && values && Object.values(values).includes('copying')) {
           crashed++;
-          // The planning step's last write landed; its process dies before deleting the runs.
+          // The planning step's last write landed and its process dies there; the runs it read
+          // are left for the post-commit clean-up.
           throw new Error('injected: collect crashed after its last checkpoint');
         }
       },
     };
-    h.runtime?.drive(g.groupId, syncId);
-    await waitFor(
-      'the sync to commit',
-      async () => (await getSync(h.deps, g.groupId, syncId)).state === 'committed',
-    );
-    fault = {};
+    await commitWithFault(syncId);
     expect(crashed).toBe(1);
-    await waitFor('the clean-up', async () => {
-      const group = await h.deps.table.get<Group>(keys.group(g.groupId));
-      return (group?.openSyncs ?? []).length === 0;
-    });
-    await expectOnlyLiveAndRetained(h, g, 'a crashed collect');
-    const image = await readAll(h, g.primaries[0]);
-    expect((await readAll(h, g.secondaries[0], recoveryPointId)).equals(image)).toBe(true);
+    await expectCleanedUp(recoveryPointId, 'a crashed collect');
+  }, 90_000);
+
+  it('a fold step that dies after writing its run, before its checkpoint', async () => {
+    await writeChunks(12, 500);
+    const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
+    let crashed = 0;
+    fault = {
+      before: (c) => {
+        const collect = Object.values(jobWriteValues(c, syncId) ?? {}).find(
+          (v): v is { runs: number; planning?: unknown } =>
+            typeof v === 'object' && v !== null && 'lastBatch' in v && 'runs' in v,
+        );
+        if (crashed === 0 && collect?.runs === 1 && collect.planning === undefined) {
+          crashed++;
+          // Run 1 is stored and marked; the step re-runs from its old checkpoint and writes it again.
+          throw new Error('injected: collect crashed before its checkpoint');
+        }
+      },
+    };
+    await commitWithFault(syncId);
+    expect(crashed).toBe(1);
+    // Both versions of run 1 are gone with the rest.
+    await expectCleanedUp(recoveryPointId, 'a fold step re-run after writing its run');
   }, 90_000);
 });

@@ -157,19 +157,19 @@ async function foldBatches(
     });
     return 'progress';
   }
-  if (superseded.length > 0) {
-    await markSpilled(deps, job, 'superseded');
+  await markSpilled(deps, job, [
+    ...(superseded.length > 0 ? (['superseded'] as const) : []),
+    ...(entries.length > 0 ? (['runs'] as const) : []),
+  ]);
+  if (superseded.length > 0)
     await deps.stores[group.primarySite].writeRun(
       supersededKey(group.id, job.id, `fold-${progress.runs + 1}`),
       superseded,
     );
-  }
   let runs = progress.runs;
   // Run n is a function of the checkpoint, so a step re-run after a crash rewrites it unchanged.
-  if (entries.length > 0) {
-    await markSpilled(deps, job, 'runs');
+  if (entries.length > 0)
     await deps.stores[group.primarySite].writeRun(runKey(group.id, job.id, ++runs), entries);
-  }
   const next: CollectProgress = { lastBatch, runs, ...(!more && { planning: firstPlan(runs) }) };
   await setJob(deps, job, { collect: next });
   return 'progress';
@@ -242,7 +242,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   }
   // Written before the checkpoint moves on: a crash here re-plans the step and rewrites the list.
   if (superseded.length > 0) {
-    await markSpilled(deps, job, 'superseded');
+    await markSpilled(deps, job, ['superseded']);
     await source.writeRun(supersededKey(group.id, job.id, stepName), superseded);
   }
   if (p < pairIds.length) {

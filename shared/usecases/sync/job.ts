@@ -110,20 +110,17 @@ export type Spill = 'runs' | 'superseded';
 const spillFlag = { runs: 'spilledRuns', superseded: 'spilledSuperseded' } as const;
 
 /**
- * Marks the job before its first run (or superseded list) is written to S3, whatever its
- * state, so that the mark is stored before any such object exists: the clean-up lists a prefix
- * only for a job that may hold objects under it (`maySpill`).
+ * Marks the job before its first run or superseded list is written to S3, whatever its state,
+ * so that the mark of a kind is stored before any object of that kind exists: the clean-up
+ * lists a prefix only for a job that may hold objects under it (`maySpill`). One write for
+ * every kind not marked yet.
  */
-export async function markSpilled(deps: Deps, job: SyncJob, kind: Spill): Promise<void> {
-  const flag = spillFlag[kind];
-  if (job.spilled && job[flag]) return;
-  await deps.table.update(
-    keys.sync(job.groupId, job.id),
-    { set: { spilled: true, [flag]: true } },
-    { expr: 'attribute_exists(pk)' },
-  );
-  job.spilled = true;
-  job[flag] = true;
+export async function markSpilled(deps: Deps, job: SyncJob, kinds: Spill[]): Promise<void> {
+  const flags = kinds.map((k) => spillFlag[k]).filter((f) => !(job.spilled && job[f]));
+  if (flags.length === 0) return;
+  const set = { spilled: true, ...Object.fromEntries(flags.map((f) => [f, true])) };
+  await deps.table.update(keys.sync(job.groupId, job.id), { set }, { expr: 'attribute_exists(pk)' });
+  Object.assign(job, set);
 }
 
 /** Whether the sync may have written objects of this kind (see SyncJob.spilledRuns). */
