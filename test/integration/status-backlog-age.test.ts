@@ -85,7 +85,12 @@ describe('status: backlog overflow by age', () => {
       async () => (await harness.deps.table.get<Group>(keys.group(g.groupId)))?.resyncByScan,
       30_000,
     );
-    const event = (await listEvents(harness.deps, g.groupId)).find((e) => e.kind === 'backlog-overflow');
+    // The event is recorded just after the group is marked: wait for it too.
+    const event = await waitFor(
+      'the overflow event',
+      async () => (await listEvents(harness.deps, g.groupId)).find((e) => e.kind === 'backlog-overflow'),
+      10_000,
+    );
     expect(event?.severity).toBe('warning');
     expect(event?.message).toContain('above the limit of 2s');
     const view = await getGroup(harness.deps, g.groupId);
