@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { DomainError } from '../shared/domain/errors';
 
 export type FailureSink = (messageId: string, error: unknown) => void;
 
@@ -37,7 +38,9 @@ export async function processRecords(
     } catch (e) {
       if (opts.fatal?.(e)) fatal = { error: e };
       else {
-        recordLog.error(`${what} failed`, e as Error);
+        // A conflict (a copy task claimed by a later delivery) is retried, not broken.
+        if (e instanceof DomainError && e.status === 409) recordLog.warn(`${what} deferred`, e as Error);
+        else recordLog.error(`${what} failed`, e as Error);
         opts.onFailure?.(record.messageId, e);
       }
       throw e;

@@ -22,6 +22,8 @@ export interface Update {
   set?: Record<string, unknown>;
   remove?: string[];
   add?: Record<string, number>;
+  /** Elements appended to a list attribute, which is created if absent. */
+  append?: Record<string, unknown[]>;
 }
 
 /** A condition expression over `#name` / `:value` placeholders with their bindings. */
@@ -127,6 +129,12 @@ export class ControlTable {
       values[v] = value;
       return `${name(path)} = ${v}`;
     });
+    for (const [path, elements] of Object.entries(update.append ?? {})) {
+      const v = `:l${i++}`;
+      values[v] = elements;
+      values[':empty'] = [];
+      sets.push(`${name(path)} = list_append(if_not_exists(${name(path)}, :empty), ${v})`);
+    }
     if (sets.length) clauses.push(`SET ${sets.join(', ')}`);
     const adds = Object.entries(update.add ?? {}).map(([path, value]) => {
       const v = `:a${i++}`;

@@ -382,7 +382,8 @@ export interface CopyTask {
   sourceVolumeId: string;
   targetVolumeId: string;
   chunkSizeBytes: number;
-  chunks: ChunkRef[];
+  /** The chunks to copy, in index order, as `encodeChunkRefs` stores them (a list in older tasks). */
+  chunks: string | ChunkRef[];
 }
 
 export interface RecoveryPointVolume {

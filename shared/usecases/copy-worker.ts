@@ -2,9 +2,11 @@ import type { Key } from '../aws/control-table';
 import { isTransient, isUnreachable } from '../aws/errors';
 import { keys } from '../aws/keys';
 import type { Deps } from '../deps';
+import { copiedVersions, decodeChunkRefs, encodeChunkRefs } from '../domain/chunk-ref-text';
 import { chunkKey } from '../domain/chunks';
-import { badInput } from '../domain/errors';
+import { badInput, DomainError } from '../domain/errors';
 import { checkId } from '../domain/ids';
+import type { ChunkRef } from '../domain/model';
 import { COPIES_IN_FLIGHT } from '../tuning';
 import type { CopyTaskItem } from './sync-progress';
 
@@ -34,44 +36,48 @@ export type StopCheck = () => boolean;
 
 export class WorkerStopped extends Error {}
 
+/** A later delivery claimed the task: this one's message is received again once that one is done. */
+export class TaskSuperseded extends DomainError {
+  constructor(taskNo: number) {
+    super(409, 'task-superseded', `copy task ${taskNo} was claimed by a later delivery, or cancelled`);
+  }
+}
+
 /** Transient failures a copy task may see before it is reported as a site fault (which pauses). */
 export const TASK_TRANSIENT_LIMIT = 5;
 
-/** Records a slice in one write; if a duplicate delivery got to some of it first, the rest one by one. */
-async function recordSlice(
-  deps: Deps,
-  task: CopyTaskItem,
-  key: Key,
-  copied: [number, string][],
-): Promise<void> {
-  if (await record(deps, key, task.chunkSizeBytes, copied)) return;
-  const unrecorded = [];
-  for (const chunk of copied)
-    if (!(await record(deps, key, task.chunkSizeBytes, [chunk]))) unrecorded.push(chunk);
-  // A copy nobody records (a duplicate delivery's, or one made for a sync that ended) is garbage.
-  await deps.stores[task.targetSite].deleteVersions(
-    unrecorded.map(([index, versionId]) => ({ key: chunkKey(task.targetVolumeId, index), versionId })),
+/**
+ * Takes the task for this delivery and reads what is recorded on it. A later claim (a duplicate
+ * delivery, or the task received again while this worker still runs) takes it over: from then
+ * on this worker's records fail, so every chunk is recorded by one worker only. Null when there
+ * is nothing to do: the task is finished, cancelled or gone.
+ */
+async function claim(deps: Deps, key: Key): Promise<CopyTaskItem | null> {
+  return deps.table.update<CopyTaskItem>(
+    key,
+    { add: { claims: 1 } },
+    { expr: 'attribute_exists(pk) AND attribute_not_exists(cancelled) AND doneCount < chunkCount' },
   );
 }
 
-/** Records copied chunks on the task item, unless any of them is recorded already. */
-async function record(deps: Deps, key: Key, chunkSize: number, copied: [number, string][]): Promise<boolean> {
-  const names = Object.fromEntries(copied.map(([index], j) => [`#c${j}`, `c${index}`]));
-  return deps.table.apply(
+/**
+ * Records a slice of landed copies, unless the task was claimed again or cancelled since this
+ * worker claimed it; then the copies are garbage and are deleted, and false is returned.
+ */
+async function recordSlice(deps: Deps, task: CopyTaskItem, key: Key, copied: ChunkRef[]): Promise<boolean> {
+  const recorded = await deps.table.apply(
     key,
     {
-      set: Object.fromEntries(copied.map(([index, version]) => [`done.c${index}`, version])),
-      add: { doneCount: copied.length, doneBytes: copied.length * chunkSize },
+      append: { copied: [encodeChunkRefs(copied)] },
+      add: { doneCount: copied.length, doneBytes: copied.length * task.chunkSizeBytes },
     },
-    // A task removed or cancelled meanwhile (its sync failed or was aborted) records nothing more.
-    {
-      expr: [
-        'attribute_exists(pk) AND attribute_not_exists(cancelled)',
-        ...copied.map((_, j) => `attribute_not_exists(done.#c${j})`),
-      ].join(' AND '),
-      names,
-    },
+    { expr: 'claims = :mine AND attribute_not_exists(cancelled)', values: { ':mine': task.claims } },
   );
+  if (!recorded)
+    await deps.stores[task.targetSite].deleteVersions(
+      copied.map(([index, versionId]) => ({ key: chunkKey(task.targetVolumeId, index), versionId })),
+    );
+  return recorded;
 }
 
 /**
@@ -87,7 +93,9 @@ function isRefused(e: unknown): boolean {
  * Copies the chunks of one task that are not copied yet. Copied chunks are recorded on the
  * task item in batches as they land, and the copies in flight are recorded before the task
  * stops or fails, so a worker stopped midway or a task retried after an error copies no chunk
- * twice; a duplicate message finds the chunks done and copies nothing.
+ * twice. A duplicate message received after the task finished copies nothing; one received
+ * while it runs takes the task over, and the worker it took it from deletes its unrecorded
+ * copies and ends with TaskSuperseded, so that its message is received again, not deleted.
  */
 export async function runCopyTask(
   deps: Deps,
@@ -95,19 +103,22 @@ export async function runCopyTask(
   shouldStop: StopCheck = () => false,
 ): Promise<number> {
   const key = keys.copyTask(message.syncId, message.taskNo);
-  const task = await deps.table.get<CopyTaskItem>(key);
-  if (!task || task.cancelled) return 0;
+  const task = await claim(deps, key);
+  if (!task) return 0;
   const source = deps.stores[task.sourceSite];
   const target = deps.stores[task.targetSite];
-  const todo = task.chunks.filter(([index]) => !task.done?.[`c${index}`]);
+  const recorded = copiedVersions(task);
+  const todo = decodeChunkRefs(task.chunks).filter(([index]) => !recorded.has(index));
   try {
     return await copyAll(todo, shouldStop, {
       copy: ([index, versionId]) =>
         target.copyChunkFrom(source, task.sourceVolumeId, task.targetVolumeId, index, versionId),
       record: (copied) => recordSlice(deps, task, key, copied),
       stopped: (index) => new WorkerStopped(`stopped before chunk ${index} of task ${task.taskNo}`),
+      superseded: () => new TaskSuperseded(task.taskNo),
     });
   } catch (e) {
+    if (e instanceof TaskSuperseded) throw e;
     if (!isUnreachable(e) && isTransient(e)) {
       await noteTransient(deps, key, e as Error);
       throw e;
@@ -132,24 +143,29 @@ export async function runCopyTask(
  * recopies nothing that was copied.
  */
 async function copyAll(
-  todo: [number, string][],
+  todo: ChunkRef[],
   shouldStop: StopCheck,
   io: {
-    copy: (chunk: [number, string]) => Promise<string>;
-    record: (copied: [number, string][]) => Promise<void>;
+    copy: (chunk: ChunkRef) => Promise<string>;
+    record: (copied: ChunkRef[]) => Promise<boolean>;
     stopped: (index: number) => Error;
+    superseded: () => Error;
   },
 ): Promise<number> {
-  const unrecorded: [number, string][] = [];
+  const unrecorded: ChunkRef[] = [];
+  let halt: Error | undefined;
   let recording: Promise<void> = Promise.resolve();
   const recordPending = () => {
     const batch = unrecorded.splice(0);
-    if (batch.length > 0) recording = recording.then(() => io.record(batch));
+    if (batch.length > 0)
+      recording = recording.then(async () => {
+        // Later batches are still handed over after a refused one: each deletes its own copies.
+        if (!(await io.record(batch))) halt ??= io.superseded();
+      });
     return recording;
   };
   let next = 0;
   let copied = 0;
-  let halt: Error | undefined;
   const lane = async () => {
     while (halt === undefined && next < todo.length) {
       if (shouldStop()) {

@@ -4,7 +4,12 @@ import type { CopyTask } from '../domain/model';
 
 export interface CopyTaskItem extends CopyTask {
   chunkCount: number;
+  /** Landed copies, one `sliceRecord` per record. */
+  copied?: string[];
+  /** Per-chunk record of tasks planned before slices (see `copiedVersions`). */
   done?: Record<string, string>;
+  /** Deliveries that claimed the task; only the latest one's records are accepted. */
+  claims?: number;
   doneCount: number;
   doneBytes: number;
   /** Why the last attempt could not reach a site; cleared when the sync resumes. */

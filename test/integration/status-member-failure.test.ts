@@ -1,6 +1,7 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
+import { decodeChunkRefs } from '../../shared/domain/chunk-ref-text';
 import { chunkKey } from '../../shared/domain/chunks';
 import type { Group } from '../../shared/domain/model';
 import { listEvents } from '../../shared/usecases/events';
@@ -48,7 +49,7 @@ async function failSecondMember(h: Harness, groupId: string, primaries: string[]
     return Promise.all([0, 1].map((n) => h.deps.table.get<CopyTaskItem>(keys.copyTask(syncId, n))));
   });
   const task = tasks.find((t) => t?.sourceVolumeId === primaries[1]);
-  const chunk2 = task?.chunks.find(([index]) => index === 2);
+  const chunk2 = (task ? decodeChunkRefs(task.chunks) : []).find(([index]) => index === 2);
   if (!chunk2) throw new Error('no copy task for chunk 2 of the second volume');
   await h.clients.sites.east.s3.send(
     new DeleteObjectCommand({

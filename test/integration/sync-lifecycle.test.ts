@@ -1,6 +1,7 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
+import { decodeChunkRefs } from '../../shared/domain/chunk-ref-text';
 import { chunkKey } from '../../shared/domain/chunks';
 import type { Group, Pair } from '../../shared/domain/model';
 import { listEvents } from '../../shared/usecases/events';
@@ -113,7 +114,7 @@ describe('sync lifecycle', () => {
     const task = await waitFor('the copy task', () =>
       harness.deps.table.get<CopyTaskItem>(keys.copyTask(syncId, 0)),
     );
-    const [index, versionId] = task.chunks[0];
+    const [index, versionId] = decodeChunkRefs(task.chunks)[0];
     await harness.clients.sites.east.s3.send(
       new DeleteObjectCommand({
         Bucket: harness.stack.config.sites.find((s) => s.name === 'east')?.bucket,

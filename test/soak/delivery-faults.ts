@@ -3,13 +3,17 @@ import type { FaultCounts } from './fault-counts';
 
 export type DeliveryMode = 'normal' | 'duplicate' | 'hold';
 
+/** Whose messages a wrapped queue carries: the summary counts each on its own rows. */
+export type MessageKind = 'deliveries' | 'copy-tasks';
+
 /**
- * Change-message delivery as SQS may do it: `duplicate` sends every message twice, `hold`
- * accepts messages and delivers them only on `release`, in an order drawn from the seed.
+ * Message delivery as SQS may do it: `duplicate` sends every message twice, `hold` accepts
+ * messages and delivers them only on `release`, in an order drawn from the seed. It applies to
+ * change messages and to copy tasks alike.
  */
 export class DeliveryFaults {
   mode: DeliveryMode = 'normal';
-  private held: { queue: Queue; body: string }[] = [];
+  private held: { queue: Queue; body: string; kind: MessageKind }[] = [];
 
   constructor(
     private readonly random: () => number,
@@ -20,25 +24,25 @@ export class DeliveryFaults {
     return this.held.length;
   }
 
-  wrap(queue: Queue): Queue {
+  wrap(queue: Queue, kind: MessageKind = 'deliveries'): Queue {
     const wrapped = Object.create(queue) as Queue;
-    wrapped.send = (body: string) => this.send(queue, body);
+    wrapped.send = (body: string) => this.send(queue, body, kind);
     wrapped.sendAll = async (bodies: string[]) => {
-      for (const body of bodies) await this.send(queue, body);
+      for (const body of bodies) await this.send(queue, body, kind);
     };
     return wrapped;
   }
 
-  private async send(queue: Queue, body: string): Promise<void> {
+  private async send(queue: Queue, body: string, kind: MessageKind): Promise<void> {
     if (this.mode === 'hold') {
-      this.held.push({ queue, body });
-      this.counts.add('held-deliveries');
+      this.held.push({ queue, body, kind });
+      this.counts.add(`held-${kind}`);
       return;
     }
     await queue.send(body);
     if (this.mode === 'duplicate') {
       await queue.send(body);
-      this.counts.add('duplicate-deliveries');
+      this.counts.add(`duplicate-${kind}`);
     }
   }
 
@@ -53,7 +57,7 @@ export class DeliveryFaults {
     for (const [i, m] of batch.entries()) {
       try {
         await m.queue.send(m.body);
-        this.counts.add('released-deliveries');
+        this.counts.add(`released-${m.kind}`);
       } catch {
         this.held.push(...batch.slice(i));
         return;

@@ -1,6 +1,7 @@
 import { INGEST_POLLERS, type IngestStopPoint, LocalRuntime } from '../../local/runtime';
 import type { Topology } from '../../local/stack';
 import { keys } from '../../shared/aws/keys';
+import type { Queue } from '../../shared/aws/queues';
 import type { Deps } from '../../shared/deps';
 import type { Group } from '../../shared/domain/model';
 import { Gateway } from '../../shared/gateway/gateway';
@@ -60,6 +61,21 @@ export class SoakStack {
     h.deps.config.driverLeaseSeconds = 10;
     this.runtime = this.newRuntime();
     this.countCopies();
+    this.routeCopyTasks();
+  }
+
+  /**
+   * Copy tasks go through the current run's delivery faults, as its change messages do: SQS may
+   * deliver a task twice (a second worker then copies it beside the first), late, or out of order.
+   */
+  private routeCopyTasks(): void {
+    for (const [site, queue] of Object.entries(this.h.deps.copyQueues)) {
+      const routed = Object.create(queue) as Queue;
+      const via = () => this.current?.delivery.wrap(queue, 'copy-tasks') ?? queue;
+      routed.send = (body: string) => via().send(body);
+      routed.sendAll = (bodies: string[]) => via().sendAll(bodies);
+      this.h.deps.copyQueues[site] = routed;
+    }
   }
 
   static async start(topology: Topology): Promise<SoakStack> {

@@ -138,9 +138,13 @@ export function randomBytesOf(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/** Counts chunk objects written at a site (PutObject or CopyObject of a chunk key): one per chunk copy. */
-export function chunkWriteCounter(h: Harness, site: string): { count(): number; reset(): void } {
-  let n = 0;
+/** Runs `hook` before every chunk object written at a site (PutObject or CopyObject of a chunk key). */
+export function hookChunkWrites(
+  h: Harness,
+  site: string,
+  name: string,
+  hook: (key: string) => Promise<void>,
+): void {
   const stack = h.clients.sites[site].s3.middlewareStack as unknown as {
     add(mw: unknown, opts: { step: string; name: string }): void;
   };
@@ -148,15 +152,21 @@ export function chunkWriteCounter(h: Harness, site: string): { count(): number; 
     (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
       async (args: { input?: { Key?: string } }) => {
         const cmd = context.commandName;
-        if (
-          (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand') &&
-          args.input?.Key?.includes('/chunks/')
-        )
-          n++;
+        const key = args.input?.Key;
+        if ((cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand') && key?.includes('/chunks/'))
+          await hook(key);
         return next(args);
       },
-    { step: 'initialize', name: `chunkWriteCounter${site}` },
+    { step: 'initialize', name },
   );
+}
+
+/** Counts chunk objects written at a site: one per chunk copy. */
+export function chunkWriteCounter(h: Harness, site: string): { count(): number; reset(): void } {
+  let n = 0;
+  hookChunkWrites(h, site, `chunkWriteCounter${site}`, async () => {
+    n++;
+  });
   return {
     count: () => n,
     reset: () => {

@@ -51,7 +51,7 @@ export function sqsBatch(bodies: string[], prefix = 'msg'): SQSEvent {
 /** Deps whose control table stores change batches in memory and refuses groups named in `failing`. */
 export function tableDeps(opts: { failing?: string[]; get?: (key: unknown) => unknown } = {}) {
   const puts: string[] = [];
-  const gets: unknown[] = [];
+  const reads: unknown[] = [];
   const table = {
     put: async (key: { pk: string; sk: string }) => {
       if (opts.failing?.some((g) => key.pk.includes(g))) throw new Error('table unavailable');
@@ -59,9 +59,14 @@ export function tableDeps(opts: { failing?: string[]; get?: (key: unknown) => un
       return true;
     },
     get: async (key: unknown) => {
-      gets.push(key);
+      reads.push(key);
       return opts.get?.(key);
     },
+    // A copy worker's claim: the task as it is, or null when there is none.
+    update: async (key: unknown) => {
+      reads.push(key);
+      return opts.get?.(key) ?? null;
+    },
   };
-  return { deps: { table, stores: {}, now: () => Date.now() } as unknown as Deps, puts, gets };
+  return { deps: { table, stores: {}, now: () => Date.now() } as unknown as Deps, puts, reads };
 }

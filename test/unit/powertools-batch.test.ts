@@ -36,7 +36,7 @@ describe('SQS handlers on the Powertools BatchProcessor', () => {
       chunks: [[0, 'v0']],
       chunkSizeBytes: 1,
     };
-    const { deps, gets } = tableDeps({ get: () => task });
+    const { deps, reads } = tableDeps({ get: () => task });
     const failures: string[] = [];
     const copy = makeCopyHandler(() => deps, {
       shouldStop: () => true,
@@ -44,7 +44,7 @@ describe('SQS handlers on the Powertools BatchProcessor', () => {
     });
     const message = (taskNo: number) => JSON.stringify({ groupId: A, syncId: 'sync-000000000001', taskNo });
     await expect(copy(sqsBatch([message(0), message(1)]))).rejects.toBeInstanceOf(WorkerStopped);
-    expect(gets).toHaveLength(1);
+    expect(reads).toHaveLength(1);
     expect(failures).toEqual([]);
   });
 });

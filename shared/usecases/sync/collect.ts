@@ -2,6 +2,7 @@ import type { ChunkStore } from '../../aws/chunk-store';
 import { changeRange, groupPartition, keys, syncObjects } from '../../aws/keys';
 import { stepBudgetChunks } from '../../config';
 import type { Deps } from '../../deps';
+import { encodeChunkRefs } from '../../domain/chunk-ref-text';
 import { type Cursor, StreamCursor } from '../../domain/cursor';
 import {
   compareVolumeIds,
@@ -331,9 +332,8 @@ async function putTask(
     sourceVolumeId: pair.primaryVolumeId,
     targetVolumeId: pair.secondaryVolumeId,
     chunkSizeBytes: volume.chunkSizeBytes,
-    chunks,
+    chunks: encodeChunkRefs(chunks),
     chunkCount: chunks.length,
-    done: {},
     doneCount: 0,
     doneBytes: 0,
   };

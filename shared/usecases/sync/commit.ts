@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { keys } from '../../aws/keys';
 import { stepBudgetChunks } from '../../config';
 import { type Deps, isoNow } from '../../deps';
+import { copiedVersions, decodeChunkRefs } from '../../domain/chunk-ref-text';
 import { StreamCursor } from '../../domain/cursor';
 import { compareVolumeIds } from '../../domain/delta';
 import { MANIFEST_START, overlay } from '../../domain/manifest';
@@ -253,9 +254,11 @@ async function* copiedChunks(
   read: ReadTasks,
 ) {
   for await (const t of pairTasks(deps, syncId, volumeId, primary, from, read)) {
-    for (let i = t.taskNo === from.taskNo ? from.entry : 0; i < t.chunks.length; i++) {
-      const [index, versionId] = t.chunks[i];
-      const copiedVersion = t.done?.[`c${index}`];
+    const chunks = decodeChunkRefs(t.chunks);
+    const copied = copiedVersions(t);
+    for (let i = t.taskNo === from.taskNo ? from.entry : 0; i < chunks.length; i++) {
+      const [index, versionId] = chunks[i];
+      const copiedVersion = copied.get(index);
       if (!copiedVersion) throw new Error(`task ${t.taskNo} of ${syncId} is missing chunk ${index}`);
       const value: ChunkRef = [index, primary ? versionId : copiedVersion];
       yield { value, next: { taskNo: t.taskNo, entry: i + 1 } };

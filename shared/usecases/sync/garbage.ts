@@ -1,6 +1,7 @@
 import type { ChunkStore } from '../../aws/chunk-store';
 import { keys, syncObjects } from '../../aws/keys';
 import type { Deps } from '../../deps';
+import { copiedVersions } from '../../domain/chunk-ref-text';
 import { chunkKey } from '../../domain/chunks';
 import type { Positioned } from '../../domain/cursor';
 import { type RunEntry, runLinesFrom } from '../../domain/delta';
@@ -30,8 +31,8 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
     );
     if (!task) continue;
     await deps.stores[task.targetSite].deleteVersions(
-      Object.entries(task.done ?? {}).map(([c, versionId]) => ({
-        key: chunkKey(task.targetVolumeId, Number(c.slice(1))),
+      [...copiedVersions(task)].map(([index, versionId]) => ({
+        key: chunkKey(task.targetVolumeId, index),
         versionId,
       })),
     );

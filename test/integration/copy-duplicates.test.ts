@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../shared/aws/keys';
+import { runCopyTask, TaskSuperseded } from '../../shared/usecases/copy-worker';
+import { getSync, startSync } from '../../shared/usecases/sync/index';
+import type { CopyTaskItem } from '../../shared/usecases/sync-progress';
+import {
+  type Harness,
+  hookChunkWrites,
+  type MirroredGroup,
+  mirroredGroup,
+  openGateway,
+  randomBytesOf,
+  startHarness,
+  startRuntime,
+  waitFor,
+} from '../support/harness';
+import { expectOnlyLiveAndRetained } from '../support/versions';
+import { readAll } from '../support/workload';
+
+const CHUNK = 64 * 1024;
+// One copy task (CHUNKS_PER_TASK), so the two deliveries below are of the whole sync.
+const CHUNKS = 64;
+
+/**
+ * SQS may deliver a copy task twice, and the second delivery may start while the first still
+ * copies. The later claim takes the task over: every chunk is recorded once, by one of them,
+ * the copies the earlier one made after that are deleted, and its message comes back (it ends
+ * with TaskSuperseded) to find the task finished.
+ */
+describe('a copy task delivered twice at once', () => {
+  let h: Harness;
+  let g: MirroredGroup;
+  const chunkPuts = { count: 0 };
+
+  beforeAll(async () => {
+    h = await startHarness({ retention: 10 });
+    // Slow copies, so that the second delivery starts while the first has most of its chunks to go.
+    hookChunkWrites(h, 'west', 'slowCopies', async () => {
+      chunkPuts.count++;
+      await new Promise((r) => setTimeout(r, 40));
+    });
+    startRuntime(h, { copyWorkers: 0 });
+    g = await mirroredGroup(h, [{ sizeBytes: CHUNKS * CHUNK, chunkSizeBytes: CHUNK }]);
+  }, 120_000);
+  afterAll(async () => h?.stop());
+
+  it('records every chunk once, deletes the superseded copies, and the RP equals the primary', async () => {
+    const gw = await openGateway(h, g.primaries[0]);
+    await gw.write(g.primaries[0], 0, randomBytesOf(CHUNKS * CHUNK, 11));
+    await gw.close();
+    const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
+    h.runtime?.drive(g.groupId, syncId);
+    const taskKey = keys.copyTask(syncId, 0);
+    const message = { syncId, groupId: g.groupId, taskNo: 0 };
+    await waitFor('the copy task', () => h.deps.table.get<CopyTaskItem>(taskKey));
+
+    const first = runCopyTask(h.deps, message).then(
+      () => 'finished',
+      (e: unknown) => e,
+    );
+    await waitFor(
+      'a first record',
+      async () => ((await h.deps.table.get<CopyTaskItem>(taskKey))?.doneCount ?? 0) > 0,
+    );
+    const second = await runCopyTask(h.deps, message);
+    expect(await first).toBeInstanceOf(TaskSuperseded);
+
+    const task = await h.deps.table.get<CopyTaskItem>(taskKey);
+    expect(task?.doneCount).toBe(CHUNKS);
+    expect(task?.claims).toBe(2);
+    // The second delivery copied only what the first had not recorded when it claimed the task.
+    expect(second).toBeLessThan(CHUNKS);
+    expect(chunkPuts.count).toBeGreaterThan(CHUNKS);
+    // The first delivery's message, received again: the task is finished, nothing is copied.
+    await expect(runCopyTask(h.deps, message)).resolves.toBe(0);
+
+    const s = await waitFor('the commit', async () => {
+      const v = await getSync(h.deps, g.groupId, syncId);
+      return v.state === 'committed' || v.state === 'failed' ? v : undefined;
+    });
+    expect(s.state).toBe('committed');
+    expect(
+      (await readAll(h, g.secondaries[0], recoveryPointId)).equals(await readAll(h, g.primaries[0])),
+    ).toBe(true);
+    await expectOnlyLiveAndRetained(h, g, 'two deliveries of one task');
+  }, 90_000);
+});
