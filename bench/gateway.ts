@@ -16,71 +16,80 @@ export const BULK_IN_FLIGHT = WRITE_INFLIGHT_BYTES / WRITE_PIECE_BYTES;
  * and the SQS messages each writer sends per 1,000 chunk writes (the gateway's own count and
  * the SendMessage requests at the wire).
  */
-export async function gatewayVsPutLoop(chunks: number, inFlight: number) {
+export async function gatewayVsPutLoop(chunks: number, inFlight: number, rounds = 3) {
   const e = await wireEnv('per-site');
   try {
-    const g = await mirrored(e.deps, 4 * chunks * CHUNK);
-    const rows = [];
-    const total = { gateway: 0, loop: 0 };
+    const g = await mirrored(e.deps, 2 * rounds * 2 * chunks * CHUNK);
     const bucket = e.config.sites[0].bucket;
     const s3 = e.deps.stores.east.s3;
-    // Alternate which goes first: the emulator's dict grows as objects are added.
-    for (const [round_, first] of [
-      [0, 'gateway'],
-      [1, 'loop'],
-    ] as const) {
-      const base = round_ * 2 * chunks;
-      const runGateway = async () => {
-        const gw = await Gateway.open(e.deps, g.primary);
-        const t = performance.now();
-        await writeChunks(gw, g.primary, range(chunks, base), 1, inFlight);
-        await gw.close();
-        return (performance.now() - t) / 1000;
+    let base = 0;
+    const runGateway = async () => {
+      const gw = await Gateway.open(e.deps, g.primary);
+      const t = performance.now();
+      await writeChunks(gw, g.primary, range(chunks, base), 1, inFlight);
+      await gw.close();
+      base += chunks;
+      return (performance.now() - t) / 1000;
+    };
+    const runLoop = async () => {
+      const todo = range(chunks, base);
+      base += chunks;
+      let next = 0;
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          for (let k = 0; k < 10_000_000 && next < todo.length; k++) {
+            const c = todo[next++];
+            await s3.send(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: `baseline/${chunkKey(g.primary, c)}`,
+                Body: chunkData(c),
+              }),
+            );
+          }
+        }),
+      );
+      return (performance.now() - t) / 1000;
+    };
+    // Each order, `rounds` times, alternating: one order alone can favour a side (2026-12-06: 0.84
+    // with the gateway first, 1.18 with the loop first; the second side was the faster both times).
+    const byOrder = {
+      gateway: { gateway: [] as number[], loop: [] as number[] },
+      loop: { gateway: [] as number[], loop: [] as number[] },
+    };
+    for (let r = 0; r < rounds; r++)
+      for (const first of ['gateway', 'loop'] as const) {
+        const times = byOrder[first];
+        if (first === 'gateway') {
+          times.gateway.push(await runGateway());
+          times.loop.push(await runLoop());
+        } else {
+          times.loop.push(await runLoop());
+          times.gateway.push(await runGateway());
+        }
+      }
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const row = (run: string, gateway: number[], loop: number[]) => {
+      const mib = (gateway.length * chunks * CHUNK) / MiB;
+      return {
+        run,
+        'gateway MiB/s': round(mib / sum(gateway)),
+        'PutObject loop MiB/s': round(mib / sum(loop)),
+        'ratio (gateway / loop)': round(sum(loop) / sum(gateway)),
+        'rounds, ratio': gateway.map((t, i) => round(loop[i] / t).toFixed(2)).join(' / '),
       };
-      const runLoop = async () => {
-        const todo = range(chunks, base + chunks);
-        let next = 0;
-        const t = performance.now();
-        await Promise.all(
-          Array.from({ length: inFlight }, async () => {
-            for (let k = 0; k < 10_000_000 && next < todo.length; k++) {
-              const c = todo[next++];
-              await s3.send(
-                new PutObjectCommand({
-                  Bucket: bucket,
-                  Key: `baseline/${chunkKey(g.primary, c)}`,
-                  Body: chunkData(c),
-                }),
-              );
-            }
-          }),
-        );
-        return (performance.now() - t) / 1000;
-      };
-      const [a, b] = first === 'gateway' ? [await runGateway(), await runLoop()] : [0, 0];
-      const [c, d] = first === 'loop' ? [await runLoop(), await runGateway()] : [0, 0];
-      const gwS = a + d;
-      const loopS = b + c;
-      total.gateway += gwS;
-      total.loop += loopS;
-      const mib = (chunks * CHUNK) / MiB;
-      rows.push({
-        run: `${chunks} one-chunk writes, ${inFlight} in flight, ${first} first`,
-        'gateway MiB/s': round(mib / gwS),
-        'PutObject loop MiB/s': round(mib / loopS),
-        'ratio (gateway / loop)': round(loopS / gwS),
-      });
-    }
-    // One order alone can favour a side (2026-12-06: 0.84 with the gateway first, 1.18 with the
-    // loop first; the second side was the faster both times): both orders together cancel that.
-    const mib = (2 * chunks * CHUNK) / MiB;
-    rows.push({
-      run: `both orders together (${2 * chunks} writes each side)`,
-      'gateway MiB/s': round(mib / total.gateway),
-      'PutObject loop MiB/s': round(mib / total.loop),
-      'ratio (gateway / loop)': round(total.loop / total.gateway),
-    });
-    return rows;
+    };
+    const each = `${chunks} one-chunk writes, ${inFlight} in flight`;
+    return [
+      row(`${each}, gateway first, ${rounds} rounds`, byOrder.gateway.gateway, byOrder.gateway.loop),
+      row(`${each}, loop first, ${rounds} rounds`, byOrder.loop.gateway, byOrder.loop.loop),
+      row(
+        `all ${2 * rounds} rounds together (${2 * rounds * chunks} writes each side)`,
+        [...byOrder.gateway.gateway, ...byOrder.loop.gateway],
+        [...byOrder.gateway.loop, ...byOrder.loop.loop],
+      ),
+    ];
   } finally {
     await e.stop();
   }
