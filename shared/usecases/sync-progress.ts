@@ -4,9 +4,9 @@ import type { CopyTask } from '../domain/model';
 
 export interface CopyTaskItem extends CopyTask {
   chunkCount: number;
-  /** Landed copies, one `sliceRecord` per record. */
+  /** Landed copies: one `encodeChunkRefs` string per record (see `copiedVersions`). */
   copied?: string[];
-  /** Per-chunk record of tasks planned before slices (see `copiedVersions`). */
+  /** Per-chunk record of landed copies in tasks planned by the previous version. */
   done?: Record<string, string>;
   /** Deliveries that claimed the task; only the latest one's records are accepted. */
   claims?: number;
