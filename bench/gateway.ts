@@ -54,41 +54,36 @@ export async function gatewayVsPutLoop(chunks: number, inFlight: number, rounds 
     };
     // Each order, `rounds` times, alternating: one order alone can favour a side (2026-12-06: 0.84
     // with the gateway first, 1.18 with the loop first; the second side was the faster both times).
-    const byOrder = {
-      gateway: { gateway: [] as number[], loop: [] as number[] },
-      loop: { gateway: [] as number[], loop: [] as number[] },
-    };
-    for (let r = 0; r < rounds; r++)
-      for (const first of ['gateway', 'loop'] as const) {
-        const times = byOrder[first];
-        if (first === 'gateway') {
-          times.gateway.push(await runGateway());
-          times.loop.push(await runLoop());
-        } else {
-          times.loop.push(await runLoop());
-          times.gateway.push(await runGateway());
-        }
-      }
+    const runs: { first: 'gateway' | 'loop'; gateway: number; loop: number }[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Properties are evaluated in order: each pair runs its first side first.
+      runs.push({ first: 'gateway', gateway: await runGateway(), loop: await runLoop() });
+      runs.push({ first: 'loop', loop: await runLoop(), gateway: await runGateway() });
+    }
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    const row = (run: string, gateway: number[], loop: number[]) => {
-      const mib = (gateway.length * chunks * CHUNK) / MiB;
+    const row = (run: string, of: typeof runs) => {
+      const gateway = sum(of.map((x) => x.gateway));
+      const loop = sum(of.map((x) => x.loop));
+      const mib = (of.length * chunks * CHUNK) / MiB;
       return {
         run,
-        'gateway MiB/s': round(mib / sum(gateway)),
-        'PutObject loop MiB/s': round(mib / sum(loop)),
-        'ratio (gateway / loop)': round(sum(loop) / sum(gateway)),
-        'rounds, ratio': gateway.map((t, i) => round(loop[i] / t).toFixed(2)).join(' / '),
+        'gateway MiB/s': round(mib / gateway),
+        'PutObject loop MiB/s': round(mib / loop),
+        'ratio (gateway / loop)': round(loop / gateway),
+        'rounds, ratio': of.map((x) => round(x.loop / x.gateway).toFixed(2)).join(' / '),
       };
     };
     const each = `${chunks} one-chunk writes, ${inFlight} in flight`;
     return [
-      row(`${each}, gateway first, ${rounds} rounds`, byOrder.gateway.gateway, byOrder.gateway.loop),
-      row(`${each}, loop first, ${rounds} rounds`, byOrder.loop.gateway, byOrder.loop.loop),
       row(
-        `all ${2 * rounds} rounds together (${2 * rounds * chunks} writes each side)`,
-        [...byOrder.gateway.gateway, ...byOrder.loop.gateway],
-        [...byOrder.gateway.loop, ...byOrder.loop.loop],
+        `${each}, gateway first, ${rounds} rounds`,
+        runs.filter((x) => x.first === 'gateway'),
       ),
+      row(
+        `${each}, loop first, ${rounds} rounds`,
+        runs.filter((x) => x.first === 'loop'),
+      ),
+      row(`all ${2 * rounds} rounds together (${2 * rounds * chunks} writes each side)`, runs),
     ];
   } finally {
     await e.stop();

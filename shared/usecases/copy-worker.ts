@@ -118,7 +118,6 @@ export async function runCopyTask(
       superseded: () => new TaskSuperseded(task.taskNo),
     });
   } catch (e) {
-    if (e instanceof TaskSuperseded) throw e;
     if (!isUnreachable(e) && isTransient(e)) {
       await noteTransient(deps, key, e as Error);
       throw e;
