@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
-import { runCopyTask, TaskSuperseded } from '../../shared/usecases/copy-worker';
+import {
+  type CopyMessage,
+  runCopyTask,
+  TaskSuperseded,
+  WorkerStopped,
+} from '../../shared/usecases/copy-worker';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import type { CopyTaskItem } from '../../shared/usecases/sync-progress';
 import {
@@ -44,24 +49,47 @@ describe('a copy task delivered twice at once', () => {
   }, 120_000);
   afterAll(async () => h?.stop());
 
-  it('records every chunk once, deletes the superseded copies, and the RP equals the primary', async () => {
+  /** Writes the volume anew and starts a sync driven without copy workers: its one task waits. */
+  async function syncWithOneTask(seed: number) {
     const gw = await openGateway(h, g.primaries[0]);
-    await gw.write(g.primaries[0], 0, randomBytesOf(CHUNKS * CHUNK, 11));
+    await gw.write(g.primaries[0], 0, randomBytesOf(CHUNKS * CHUNK, seed));
     await gw.close();
     const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
     h.runtime?.drive(g.groupId, syncId);
     const taskKey = keys.copyTask(syncId, 0);
-    const message = { syncId, groupId: g.groupId, taskNo: 0 };
     await waitFor('the copy task', () => h.deps.table.get<CopyTaskItem>(taskKey));
+    return { syncId, recoveryPointId, taskKey, message: { syncId, groupId: g.groupId, taskNo: 0 } };
+  }
 
-    const first = runCopyTask(h.deps, message).then(
+  /** Runs a delivery in the background, settling to 'finished' or to its error. */
+  const deliver = (message: CopyMessage, shouldStop?: () => boolean) =>
+    runCopyTask(h.deps, message, shouldStop).then(
       () => 'finished',
       (e: unknown) => e,
     );
-    await waitFor(
+
+  async function expectCommitted(syncId: string, recoveryPointId: string, after: string): Promise<void> {
+    const s = await waitFor('the commit', async () => {
+      const v = await getSync(h.deps, g.groupId, syncId);
+      return v.state === 'committed' || v.state === 'failed' ? v : undefined;
+    });
+    expect(s.state).toBe('committed');
+    expect(
+      (await readAll(h, g.secondaries[0], recoveryPointId)).equals(await readAll(h, g.primaries[0])),
+    ).toBe(true);
+    await expectOnlyLiveAndRetained(h, g, after);
+  }
+
+  const firstRecord = (taskKey: { pk: string; sk: string }) =>
+    waitFor(
       'a first record',
       async () => ((await h.deps.table.get<CopyTaskItem>(taskKey))?.doneCount ?? 0) > 0,
     );
+
+  it('records every chunk once, deletes the superseded copies, and the RP equals the primary', async () => {
+    const { syncId, recoveryPointId, taskKey, message } = await syncWithOneTask(11);
+    const first = deliver(message);
+    await firstRecord(taskKey);
     const second = await runCopyTask(h.deps, message);
     expect(await first).toBeInstanceOf(TaskSuperseded);
 
@@ -74,14 +102,27 @@ describe('a copy task delivered twice at once', () => {
     // The first delivery's message, received again: the task is finished, nothing is copied.
     await expect(runCopyTask(h.deps, message)).resolves.toBe(0);
 
-    const s = await waitFor('the commit', async () => {
-      const v = await getSync(h.deps, g.groupId, syncId);
-      return v.state === 'committed' || v.state === 'failed' ? v : undefined;
-    });
-    expect(s.state).toBe('committed');
-    expect(
-      (await readAll(h, g.secondaries[0], recoveryPointId)).equals(await readAll(h, g.primaries[0])),
-    ).toBe(true);
-    await expectOnlyLiveAndRetained(h, g, 'two deliveries of one task');
+    await expectCommitted(syncId, recoveryPointId, 'two deliveries of one task');
+  }, 90_000);
+
+  it('a superseded delivery whose successor is killed finishes the task when its message comes back', async () => {
+    const { syncId, recoveryPointId, taskKey, message } = await syncWithOneTask(23);
+    const first = deliver(message);
+    await firstRecord(taskKey);
+    // The second delivery's worker is killed a few copies in: its message would come back too,
+    // but the first's must not depend on it.
+    let starts = 0;
+    const second = deliver(message, () => ++starts > 4);
+    expect(await first).toBeInstanceOf(TaskSuperseded);
+    expect(await second).toBeInstanceOf(WorkerStopped);
+    const left = await h.deps.table.get<CopyTaskItem>(taskKey);
+    expect(left?.doneCount).toBeLessThan(CHUNKS);
+
+    // The first delivery's message, received again, claims the task and copies the rest.
+    await expect(runCopyTask(h.deps, message)).resolves.toBe(CHUNKS - (left?.doneCount ?? 0));
+    const task = await h.deps.table.get<CopyTaskItem>(taskKey);
+    expect(task?.doneCount).toBe(CHUNKS);
+    expect(task?.claims).toBe(3);
+    await expectCommitted(syncId, recoveryPointId, 'a superseded delivery finishing the task');
   }, 90_000);
 });
