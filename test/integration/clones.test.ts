@@ -7,7 +7,7 @@ import { cloneRecoveryPoint } from '../../shared/usecases/clones';
 import { createGroup } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
 import { checksumVolume } from '../../shared/usecases/reads';
-import { startSync } from '../../shared/usecases/sync/index';
+import { rpIdOf, startSync } from '../../shared/usecases/sync/index';
 import { deleteVolume, getVolume, listVolumes, type VolumeView } from '../../shared/usecases/volumes';
 import { type ControlCall, hookControl } from '../support/control-hooks';
 import {
@@ -166,11 +166,15 @@ describe('RP clones', () => {
     await gw.write(g.primaries[0], 0, randomBytesOf(CHUNK, 12));
     const last = await syncAndWait(harness, g.groupId);
     await gw.close();
+    // Expiry unlists and purges oldest first, so RP 1 is gone before RP 5 is unlisted.
     await waitFor(
-      'RP 1 to expire',
-      async () => (await harness.deps.table.get(keys.recoveryPoint(g.groupId, 1))) === undefined,
+      'RPs 1 and 5 to expire',
+      async () =>
+        (await harness.deps.table.get(keys.recoveryPoint(g.groupId, 1))) === undefined &&
+        (await listedRps(harness, g.groupId)).length === 1,
     );
-    expect(await listedRps(harness, g.groupId)).toHaveLength(1);
+    expect(rpIdOf(6)).toBe(last);
+    expect(await listedRps(harness, g.groupId)).toEqual([6]);
     for (let i = 0; i < 2; i++) {
       expect(sha(await readAll(harness, g.secondaries[i], last))).toBe(
         sha(await readAll(harness, g.primaries[i], last)),
