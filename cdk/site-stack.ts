@@ -35,7 +35,7 @@ interface FunctionSpec {
 }
 
 const INGEST_TIMEOUT = Duration.seconds(30);
-// A copy task is at most 64 chunks (CHUNKS_PER_TASK); a timed-out task resumes where it stopped.
+// A copy task is at most 64 chunks (CHUNKS_PER_TASK in shared/tuning.ts); a timed-out task resumes where it stopped.
 const COPY_TIMEOUT = Duration.minutes(5);
 
 /** One site: its bucket, queues, the five functions, the one-minute tick, the API and the alarms. */

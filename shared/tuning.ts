@@ -12,6 +12,13 @@
 export const COPIES_IN_FLIGHT = 16;
 
 /**
+ * Most chunks one copy task holds: small enough that a retried task redoes little, large enough
+ * that its claim, message and item are shared by many copies. A delta too small to give every
+ * lane a task of this size is cut into smaller tasks (chunksPerTask in domain/group-rules.ts).
+ */
+export const CHUNKS_PER_TASK = 64;
+
+/**
  * HTTP keep-alive and sockets per SDK client. Keep-alive spares a TCP handshake per request
  * (the SDK's default too, kept explicit here). Sockets: a site's S3 client carries every copy
  * in flight, 8 tasks x COPIES_IN_FLIGHT = 128 at medium priority, above the SDK's default of

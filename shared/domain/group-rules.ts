@@ -1,3 +1,4 @@
+import { CHUNKS_PER_TASK, COPIES_IN_FLIGHT } from '../tuning';
 import { badInput } from './errors';
 import type {
   Group,
@@ -16,7 +17,18 @@ export const DEFAULT_INTERVAL_SECONDS = 600;
 
 /** Copy tasks a group may have in flight at once: sync priority weights copy concurrency. */
 export function copyLanes(priority: Priority): number {
-  return 2 ** PRIORITIES.indexOf(priority);
+  return 2 * 2 ** PRIORITIES.indexOf(priority);
+}
+
+/**
+ * Chunks per copy task for a delta of `deltaChunks` chunks (undefined: not known when planning
+ * starts), with `lanes` tasks in flight. A small delta is cut into smaller tasks so that it fills
+ * the lanes (a 256-chunk delta in 4 tasks kept half of a medium sync's copies idle); a task still
+ * holds at least one worker's copies in flight.
+ */
+export function chunksPerTask(deltaChunks: number | undefined, lanes: number): number {
+  if (deltaChunks === undefined) return CHUNKS_PER_TASK;
+  return Math.min(CHUNKS_PER_TASK, Math.max(COPIES_IN_FLIGHT, Math.ceil(deltaChunks / lanes)));
 }
 
 export function checkSyncSettings(input: unknown, current?: SyncSettings): SyncSettings {

@@ -193,6 +193,8 @@ export interface Pair {
   startEpoch: number;
   /** Primary manifest listed when the pair was added (the initial-sync base). */
   baseManifestKey: string;
+  /** Chunks in that manifest (absent on pairs added before it was counted). */
+  baseChunks?: number;
   /** Number of the first RP that holds this pair; absent while the initial sync runs. */
   firstRp?: number;
   addedAt: string;
@@ -339,6 +341,8 @@ export interface PlanProgress {
   taskNo: number;
   chunksTotal: number;
   bytesTotal: number;
+  /** Most chunks per task, fixed when planning starts (absent: CHUNKS_PER_TASK). */
+  perTask?: number;
 }
 
 export interface CommitProgress {

@@ -263,7 +263,7 @@ async function claimAndAdd(
   }
   // The primary is claimed, so nobody writes it now: this listing is the initial-sync base.
   const baseKey = baseManifestKey(group.id, primary.id, locked.epoch);
-  await deps.stores[group.primarySite].writeManifest(
+  const baseChunks = await deps.stores[group.primarySite].writeManifest(
     baseKey,
     deps.stores[group.primarySite].listChunks(primary.id),
   );
@@ -274,6 +274,7 @@ async function claimAndAdd(
     secondaryVolumeId: add.secondaryVolumeId,
     startEpoch: locked.epoch,
     baseManifestKey: baseKey,
+    baseChunks,
     addedAt: isoNow(deps),
   };
   await deps.table.put(keys.pair(group.id, primary.id), pair);

@@ -6,6 +6,7 @@ import {
   TaskSuperseded,
   WorkerStopped,
 } from '../../shared/usecases/copy-worker';
+import { patchGroup } from '../../shared/usecases/groups';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import type { CopyTaskItem } from '../../shared/usecases/sync-progress';
 import {
@@ -23,8 +24,10 @@ import { expectOnlyLiveAndRetained } from '../support/versions';
 import { readAll } from '../support/workload';
 
 const CHUNK = 64 * 1024;
-// One copy task (CHUNKS_PER_TASK), so the two deliveries below are of the whole sync.
+// The task under test, task 0, holds CHUNKS_PER_TASK chunks: at the lowest priority (2 lanes) a
+// delta of twice that is cut into two full tasks, and the test runs task 1 itself.
 const CHUNKS = 64;
+const VOLUME_CHUNKS = 2 * CHUNKS;
 
 /**
  * SQS may deliver a copy task twice, and the second delivery may start while the first still
@@ -45,19 +48,29 @@ describe('a copy task delivered twice at once', () => {
       await new Promise((r) => setTimeout(r, 40));
     });
     startRuntime(h, { copyWorkers: 0 });
-    g = await mirroredGroup(h, [{ sizeBytes: CHUNKS * CHUNK, chunkSizeBytes: CHUNK }]);
+    g = await mirroredGroup(h, [{ sizeBytes: VOLUME_CHUNKS * CHUNK, chunkSizeBytes: CHUNK }]);
+    await patchGroup(h.deps, g.groupId, { priority: 'lowest' });
   }, 120_000);
   afterAll(async () => h?.stop());
 
-  /** Writes the volume anew and starts a sync driven without copy workers: its one task waits. */
+  /**
+   * Writes the volume anew and starts a sync driven without copy workers; runs its task 1, so
+   * that task 0 is the one left to copy.
+   */
   async function syncWithOneTask(seed: number) {
     const gw = await openGateway(h, g.primaries[0]);
-    await gw.write(g.primaries[0], 0, randomBytesOf(CHUNKS * CHUNK, seed));
+    await gw.write(g.primaries[0], 0, randomBytesOf(VOLUME_CHUNKS * CHUNK, seed));
     await gw.close();
     const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
     h.runtime?.drive(g.groupId, syncId);
     const taskKey = keys.copyTask(syncId, 0);
-    await waitFor('the copy task', () => h.deps.table.get<CopyTaskItem>(taskKey));
+    const other = keys.copyTask(syncId, 1);
+    await waitFor('the copy tasks', async () => (await h.deps.table.get<CopyTaskItem>(other)) !== undefined);
+    const task = await h.deps.table.get<CopyTaskItem>(taskKey);
+    expect(task?.chunkCount).toBe(CHUNKS);
+    expect((await h.deps.table.get<CopyTaskItem>(other))?.chunkCount).toBe(CHUNKS);
+    await expect(runCopyTask(h.deps, { syncId, groupId: g.groupId, taskNo: 1 })).resolves.toBe(CHUNKS);
+    chunkPuts.count = 0;
     return { syncId, recoveryPointId, taskKey, message: { syncId, groupId: g.groupId, taskNo: 0 } };
   }
 

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
+import { createGroup, loadPairs } from '../../shared/usecases/groups';
+import { addPair } from '../../shared/usecases/pairs';
 import { sha256Of } from '../../shared/usecases/reads';
 import { startSync } from '../../shared/usecases/sync/index';
 import { taskPartition } from '../../shared/usecases/sync-progress';
+import { createVolume } from '../../shared/usecases/volumes';
 import { hookControl } from '../support/control-hooks';
 import {
   type Harness,
@@ -69,14 +72,14 @@ describe('copy task items a sync reads', () => {
   }
 
   /** One sync, driven by the runtime, to its finished clean-up; its job as it ended. */
-  async function sync(): Promise<{ job: SyncJob; rpId: string }> {
+  async function sync(groupId = g.groupId): Promise<{ job: SyncJob; rpId: string }> {
     queries.length = 0;
-    const { syncId, recoveryPointId } = await startSync(h.deps, g.groupId);
-    h.runtime?.drive(g.groupId, syncId);
+    const { syncId, recoveryPointId } = await startSync(h.deps, groupId);
+    h.runtime?.drive(groupId, syncId);
     const job = await waitFor(
       `sync ${syncId} to finish`,
       async () => {
-        const j = await h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+        const j = await h.deps.table.get<SyncJob>(keys.sync(groupId, syncId));
         if (j?.state === 'failed') throw new Error(`sync failed: ${j.error}`);
         return j?.finishedAt ? j : undefined;
       },
@@ -85,9 +88,13 @@ describe('copy task items a sync reads', () => {
     return { job, rpId: recoveryPointId };
   }
 
-  async function expectSecondaryEqualsPrimary(rpId: string, chunks: number): Promise<void> {
+  async function expectSecondaryEqualsPrimary(
+    rpId: string,
+    chunks: number,
+    [primary, secondary] = [g.primaries[0], g.secondaries[0]],
+  ): Promise<void> {
     const at = { recoveryPointId: rpId, offset: 0, length: chunks * CHUNK };
-    expect(await sha256Of(h.deps, g.secondaries[0], at)).toBe(await sha256Of(h.deps, g.primaries[0], at));
+    expect(await sha256Of(h.deps, secondary, at)).toBe(await sha256Of(h.deps, primary, at));
   }
 
   it('24 tasks: every copy-step poll reads about the tasks in flight, and no task item is left', async () => {
@@ -109,13 +116,42 @@ describe('copy task items a sync reads', () => {
   }, 180_000);
 
   it('the commit reads each task once for both manifests, and the secondary equals the primary at the RP', async () => {
-    // Tasks of 64 chunks: 100 changed chunks make 2 tasks.
+    // 100 changed chunks over 8 lanes: tasks of 16 (ceil(100 / 8), at least COPIES_IN_FLIGHT), 7 of them.
     await write(50, 100);
     const { job, rpId } = await sync();
-    expect(job.tasksTotal).toBe(2);
+    expect(job.tasksTotal).toBe(7);
     // The commit reads whole items (no projection); before, it read them once per manifest.
     const whole = queries.filter((q) => q.projection === undefined);
-    expect(whole.reduce((n, q) => n + q.items, 0)).toBe(2);
+    expect(whole.reduce((n, q) => n + q.items, 0)).toBe(7);
     await expectSecondaryEqualsPrimary(rpId, 150);
+  }, 180_000);
+
+  it('a pair added with data: its base listing counts toward the size of the initial sync’s tasks', async () => {
+    const vol = await createVolume(h.deps, {
+      name: 'full',
+      site: 'east',
+      sizeBytes: 256 * CHUNK,
+      chunkSizeBytes: CHUNK,
+    });
+    const gw = await openGateway(h, vol.id);
+    await gw.write(vol.id, 0, randomBytesOf(200 * CHUNK, ++seed));
+    await gw.close();
+    const group = await createGroup(h.deps, {
+      name: 'g2',
+      primarySite: 'east',
+      secondarySite: 'west',
+      sync: { mode: 'manual' },
+    });
+    const pair = await addPair(h.deps, group.id, { primaryVolumeId: vol.id });
+    expect((await loadPairs(h.deps, group.id))[0].baseChunks).toBe(200);
+    const again = await openGateway(h, vol.id);
+    await again.write(vol.id, 0, randomBytesOf(20 * CHUNK, ++seed));
+    await again.close();
+    const { job, rpId } = await sync(group.id);
+    // A bound of 200 + 20 chunks over 8 lanes: tasks of 28, so the 200 chunks make 8 (the 20
+    // entries alone would have cut them into 13 tasks of 16).
+    expect(job.chunksTotal).toBe(200);
+    expect(job.tasksTotal).toBe(8);
+    await expectSecondaryEqualsPrimary(rpId, 256, [vol.id, pair.secondaryVolumeId]);
   }, 180_000);
 });

@@ -15,6 +15,8 @@ export interface SoakArgs {
   maxShrinks: number;
   retries: number;
   maxMinutes?: number;
+  /** Chunks a sync step may plan or commit (the config's stepBudgetChunks); absent: the default. */
+  stepBudget?: number;
   json: boolean;
   quiet: boolean;
 }
@@ -31,7 +33,9 @@ const MAX_SEEDS = 10_000;
  * `--path P`; `--topology per-site|shared`; `--kinds a,b`; `--faults all|original|later|roles|status`
  * (`original` replays seeds recorded before the later faults were added, `later` those recorded
  * before the role steps); `--shrink-budget-seconds S`,
- * `--max-shrinks N`, `--retries R` (bounds of the shrinking); `--max-minutes M`; `--json`; `--quiet`.
+ * `--max-shrinks N`, `--retries R` (bounds of the shrinking); `--max-minutes M`; `--step-budget C`
+ * (a few chunks cut a sync into many collect and commit steps and many small copy tasks per
+ * pair); `--json`; `--quiet`.
  */
 export function parseSoakArgs(argv: string[]): SoakArgs {
   const get = (name: string) => {
@@ -55,6 +59,8 @@ export function parseSoakArgs(argv: string[]): SoakArgs {
   if (path !== undefined && !/^\d+(:\d+)*$/.test(path)) throw new Error(`--path is like 0:3:1, got ${path}`);
   const seeds = parseSeeds(get('seeds'), int('seed', Date.now() % 2 ** 31));
   if (path !== undefined && seeds.length > 1) throw new Error('--path replays a case of one seed');
+  const stepBudget = get('step-budget') === undefined ? undefined : int('step-budget', 0);
+  if (stepBudget === 0) throw new Error('--step-budget needs at least 1 chunk');
   const maxMinutes = get('max-minutes');
   if (maxMinutes !== undefined && !(Number(maxMinutes) > 0))
     throw new Error('--max-minutes needs a positive number');
@@ -70,6 +76,7 @@ export function parseSoakArgs(argv: string[]): SoakArgs {
     maxShrinks: int('max-shrinks', 200),
     retries: Math.max(1, int('retries', 3)),
     maxMinutes: maxMinutes === undefined ? undefined : Number(maxMinutes),
+    stepBudget,
     json: argv.includes('--json'),
     quiet: argv.includes('--quiet'),
   };
@@ -101,11 +108,13 @@ export function replayCommand(a: {
   kinds?: WriteKind[];
   faults?: FaultSet;
   retries: number;
+  stepBudget?: number;
 }): string {
   const parts = ['npm run soak --', `--seed ${a.seed}`, `--path ${a.path}`, `--steps ${a.steps}`];
   if (a.topology !== 'per-site') parts.push(`--topology ${a.topology}`);
   if (a.kinds && a.kinds.join(',') !== WRITE_KINDS.join(',')) parts.push(`--kinds ${a.kinds.join(',')}`);
   if (a.faults && a.faults !== 'all') parts.push(`--faults ${a.faults}`);
+  if (a.stepBudget !== undefined) parts.push(`--step-budget ${a.stepBudget}`);
   parts.push(`--retries ${a.retries}`);
   return parts.join(' ');
 }

@@ -14,11 +14,11 @@ async function main(): Promise<void> {
   const out = o.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
   const seedsText = o.seeds.length === 1 ? `seed ${o.seeds[0]}` : `${o.seeds.length} seeds`;
   out(
-    `soak: ${seedsText}, ${o.steps} steps, ${o.path ? `path ${o.path}` : `${o.runs} run(s) per seed`}, ${o.topology}, writes ${o.kinds.join(',')}, ${o.faults} faults`,
+    `soak: ${seedsText}, ${o.steps} steps, ${o.path ? `path ${o.path}` : `${o.runs} run(s) per seed`}, ${o.topology}, writes ${o.kinds.join(',')}, ${o.faults} faults${o.stepBudget ? `, step budget ${o.stepBudget} chunks` : ''}`,
   );
   const began = Date.now();
   const deadline = o.maxMinutes === undefined ? undefined : began + o.maxMinutes * 60_000;
-  const stack = await SoakStack.start(o.topology);
+  const stack = await SoakStack.start(o.topology, o.stepBudget);
   const results: SoakResult[] = [];
   const total = new FaultCounts();
   try {

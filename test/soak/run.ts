@@ -181,6 +181,7 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
         kinds: opts.kinds,
         faults: opts.faults,
         retries,
+        stepBudget: stack.stepBudget,
       }),
       shrinkRuns,
       shrinkSeconds: shrinkStart ? Math.round((Date.now() - shrinkStart) / 1000) : 0,

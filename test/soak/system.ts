@@ -78,8 +78,15 @@ export class SoakStack {
     }
   }
 
-  static async start(topology: Topology): Promise<SoakStack> {
-    return new SoakStack(await startHarness({ topology, leaseSeconds: 3, copyVisibilitySeconds: 2 }));
+  /** `stepBudgetChunks`: the chunks a sync step may plan or commit (absent: the default). */
+  static async start(topology: Topology, stepBudgetChunks?: number): Promise<SoakStack> {
+    const h = await startHarness({ topology, leaseSeconds: 3, copyVisibilitySeconds: 2 });
+    h.deps.config.stepBudgetChunks = stepBudgetChunks;
+    return new SoakStack(h);
+  }
+
+  get stepBudget(): number | undefined {
+    return this.h.deps.config.stepBudgetChunks;
   }
 
   /**

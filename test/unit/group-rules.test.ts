@@ -5,6 +5,7 @@ import {
   checkResyncPolicy,
   checkSyncSettings,
   checkThresholds,
+  chunksPerTask,
   copyLanes,
   DEFAULT_INTERVAL_SECONDS,
   groupStatus,
@@ -22,6 +23,7 @@ import {
   type SyncSettings,
   type Thresholds,
 } from '../../shared/domain/model';
+import { CHUNKS_PER_TASK, COPIES_IN_FLIGHT } from '../../shared/tuning';
 import { expectBadInput } from './domain-error';
 
 function group(over: Partial<Group> = {}): Group {
@@ -392,5 +394,46 @@ describe('leaseIsLive', () => {
     [{ expiresAt: 0 }, -1, true],
   ])('leaseIsLive(%j, %d) = %s', (lease, now, expected) => {
     expect(leaseIsLive(lease, now)).toBe(expected);
+  });
+});
+
+describe('chunksPerTask', () => {
+  it.each([
+    [undefined, 8, 64],
+    [0, 8, 16],
+    [10, 8, 16],
+    [64, 8, 16],
+    [256, 8, 32],
+    [300, 8, 38],
+    [512, 8, 64],
+    [4096, 8, 64],
+    [1000, 2, 64],
+    [256, 32, 16],
+  ])('a delta of %s chunks over %i lanes: tasks of %i', (delta, lanes, expected) => {
+    expect(CHUNKS_PER_TASK).toBe(64);
+    expect(COPIES_IN_FLIGHT).toBe(16);
+    expect(chunksPerTask(delta, lanes)).toBe(expected);
+  });
+
+  it('keeps nearly as many copies in flight as the lanes allow, in tasks of 16 to 64 chunks (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.constantFrom(...PRIORITIES),
+        (delta, priority) => {
+          const lanes = copyLanes(priority);
+          const size = chunksPerTask(delta, lanes);
+          expect(size).toBeGreaterThanOrEqual(COPIES_IN_FLIGHT);
+          expect(size).toBeLessThanOrEqual(CHUNKS_PER_TASK);
+          if (delta >= lanes * CHUNKS_PER_TASK) expect(size).toBe(CHUNKS_PER_TASK);
+          // The first tasks offered (one per lane), each keeping up to COPIES_IN_FLIGHT copies going.
+          const sizes = Array.from({ length: Math.ceil(delta / size) }, (_, i) =>
+            Math.min(size, delta - i * size),
+          );
+          const inFlight = sizes.slice(0, lanes).reduce((n, s) => n + Math.min(s, COPIES_IN_FLIGHT), 0);
+          expect(inFlight).toBeGreaterThanOrEqual((15 / 16) * Math.min(delta, lanes * COPIES_IN_FLIGHT));
+        },
+      ),
+    );
   });
 });

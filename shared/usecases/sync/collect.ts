@@ -12,6 +12,7 @@ import {
   type RunEntry,
   runLinesFrom,
 } from '../../domain/delta';
+import { chunksPerTask, copyLanes } from '../../domain/group-rules';
 import { changedSince, MANIFEST_START, overlay } from '../../domain/manifest';
 import type {
   ChangeRecord,
@@ -25,11 +26,11 @@ import type {
   SyncJob,
   Volume,
 } from '../../domain/model';
+import { CHUNKS_PER_TASK } from '../../tuning';
 import { loadPairs } from '../groups';
 import type { CopyTaskItem } from '../sync-progress';
 import { epochsComplete } from './epochs';
 import {
-  CHUNKS_PER_TASK,
   failSync,
   inRecoveryPoint,
   lastRecoveryPoint,
@@ -96,7 +97,8 @@ async function begin(deps: Deps, group: Group, job: SyncJob): Promise<StepResult
   return 'progress';
 }
 
-const firstPlan = (runs: number): PlanProgress => ({
+const firstPlan = (runs: number, perTask?: number): PlanProgress => ({
+  ...(perTask !== undefined && { perTask }),
   pair: 0,
   runs: new Array(runs).fill(0),
   source: MANIFEST_START,
@@ -118,9 +120,8 @@ async function foldBatches(
   const [from, to] = changeRange(job.fromEpoch, job.cutEpoch ?? 0);
   // Only the planned pairs' primary volumes: a record of another volume (a secondary written
   // while it was a primary, kept in a preserved-writes item) must never be called superseded.
-  const primaries = new Set(
-    (await loadPairs(deps, group.id)).filter((p) => planned.has(p.id)).map((p) => p.primaryVolumeId),
-  );
+  const pairs = (await loadPairs(deps, group.id)).filter((p) => planned.has(p.id));
+  const primaries = new Set(pairs.map((p) => p.primaryVolumeId));
   const delta = new DeltaBuilder(primaries);
   let records = 0;
   let lastBatch = progress.lastBatch;
@@ -154,7 +155,17 @@ async function foldBatches(
     const inline = entries.map(formatRunLine).join('');
     const inlineSuperseded = superseded.length > 0 ? superseded.map(formatRunLine).join('') : undefined;
     await setJob(deps, job, {
-      collect: { lastBatch, runs: 1, inlineRun: inline, inlineSuperseded, planning: firstPlan(1) },
+      collect: {
+        lastBatch,
+        runs: 1,
+        inlineRun: inline,
+        inlineSuperseded,
+        // Sized once, here: a planning step re-run after a crash must cut the same tasks.
+        planning: firstPlan(
+          1,
+          chunksPerTask(await deltaBound(deps, group, pairs, entries.length), copyLanes(group.priority)),
+        ),
+      },
     });
     return 'progress';
   }
@@ -174,6 +185,27 @@ async function foldBatches(
   const next: CollectProgress = { lastBatch, runs, ...(!more && { planning: firstPlan(runs) }) };
   await setJob(deps, job, { collect: next });
   return 'progress';
+}
+
+/**
+ * At most how many chunks the delta holds: the run's entries and the base listing of each pair
+ * on its initial sync; undefined if such a base was never counted.
+ */
+async function deltaBound(
+  deps: Deps,
+  group: Group,
+  pairs: Pair[],
+  entries: number,
+): Promise<number | undefined> {
+  if (pairs.every((p) => p.baseChunks === 0)) return entries;
+  const last = await lastRecoveryPoint(deps, group);
+  let bound = entries;
+  for (const p of pairs) {
+    if (inRecoveryPoint(last, p)) continue;
+    if (p.baseChunks === undefined) return undefined;
+    bound += p.baseChunks;
+  }
+  return bound;
 }
 
 /** Plans copy tasks for up to a budget of chunks, pair after pair in pairIds order. */
@@ -198,7 +230,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   const stepName = `plan-${p}-${taskNo}`;
   const superseded: RunEntry[] = [];
   // A task never holds more than a step may plan.
-  const perTask = Math.min(CHUNKS_PER_TASK, budget);
+  const perTask = Math.min(progress.perTask ?? CHUNKS_PER_TASK, budget);
   let planned = 0;
   try {
     while (planned < budget && p < pairIds.length) {

@@ -6,8 +6,6 @@ import { suspendForMemberFailure } from '../resync';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { pause, type StepResult, setJob, updateJob } from './job';
 
-const BASE_LANES = 2;
-
 /**
  * Offers the copy tasks a few lanes at a time and waits for them. Every task below the job's
  * `tasksLow` is finished, so a call reads only the tasks offered since (about the lanes in
@@ -27,7 +25,7 @@ export async function copy(deps: Deps, group: Group, job: SyncJob): Promise<Step
     return 'progress';
   }
   const finishedBelow = unfinished[0]?.taskNo ?? enqueued;
-  const room = Math.max(0, BASE_LANES * copyLanes(group.priority) - unfinished.length);
+  const room = Math.max(0, copyLanes(group.priority) - unfinished.length);
   if (room === 0 || enqueued >= total) {
     if (finishedBelow > low) await updateJob(deps, job, { set: { tasksLow: finishedBelow } });
     // Waiting on tasks already queued touches no site: probe the secondary, so that a link lost

@@ -1,6 +1,5 @@
 export { advanceSync, driveSync } from './driver';
 export {
-  CHUNKS_PER_TASK,
   inRecoveryPoint,
   lastRecoveryPoint,
   manifestKey,

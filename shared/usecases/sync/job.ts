@@ -7,8 +7,6 @@ import { recordEvent } from '../events';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { discardUncommitted } from './garbage';
 
-/** Chunks per copy task: small enough that a retried task redoes little, large enough to batch. */
-export const CHUNKS_PER_TASK = 64;
 const MAX_RETRY_DELAY_MS = 60_000;
 
 export interface StoredChangeBatch {
