@@ -10,6 +10,7 @@
 import type { Topology } from '../local/stack';
 import { keys } from '../shared/aws/keys';
 import type { Deps } from '../shared/deps';
+import { copyLanes } from '../shared/domain/group-rules';
 import type { Group } from '../shared/domain/model';
 import { Gateway } from '../shared/gateway/gateway';
 import { COPIES_IN_FLIGHT } from '../shared/tuning';
@@ -17,8 +18,8 @@ import { bareCopyLoop, chunkVersions } from './bare-copy';
 import { ingestAll, syncByHand, syncByRuntime, type TimedSync } from './driver';
 import { CHUNK, MiB, mirrored, range, writeChunks } from './workload';
 
-/** The lanes a medium-priority sync keeps in flight (sync/copy.ts), one worker each. */
-export const COPY_WORKERS = 8;
+/** The lanes a medium-priority sync keeps in flight, one worker each. */
+export const COPY_WORKERS = copyLanes('medium');
 /** The copies a medium-priority sync keeps in flight, and so the bare loop's concurrency. */
 export const SYNC_COPIES = COPY_WORKERS * COPIES_IN_FLIGHT;
 export const THROUGHPUT_ROUNDS = 3;

@@ -20,7 +20,7 @@ import {
 } from '../support/harness';
 
 const CHUNK = 64 * 1024;
-/** The copy tasks a normal-priority sync keeps offered at once (sync/copy.ts). */
+/** The copy tasks a medium-priority sync keeps offered at once (copyLanes in group-rules.ts). */
 const LANES = 8;
 
 interface TaskQuery {
