@@ -15,6 +15,8 @@ interface Case {
   /** Draws this fault set instead (`later` left out); fewer steps, as the role steps take longer. */
   faults?: FaultSet;
   steps?: number;
+  /** Chunks per sync step (see --step-budget): many checkpointed steps and small copy tasks. */
+  stepBudget?: number;
   found: string;
 }
 
@@ -38,6 +40,13 @@ const CASES: Record<Topology, Case[]> = {
         'none: planned role changes (with a link cut mid-way) and site losses (forced promotion, the preserved writes), the soak following the new primary',
     },
     { seed: 20, found: 'an RP lacks a write acknowledged long before its sync started' },
+    {
+      seed: 12,
+      later: true,
+      stepBudget: 3,
+      found:
+        'none: syncs of many 3-chunk steps and tasks (collect, plan and commit checkpoints, several tasks per pair) under aborts, killed drivers and ingest workers, stalls',
+    },
     {
       seed: 42,
       kinds: ['random', 'hot', 'partial', 'large'],
@@ -74,8 +83,9 @@ for (const topology of Object.keys(CASES) as Topology[]) {
 
     it.each(CASES[topology])(
       `seed $seed, up to ${STEPS} steps: RPs are causally closed images holding every acknowledged write, deltas only, syncs end (once found: $found)`,
-      async ({ seed, kinds, later, faults, steps }) => {
+      async ({ seed, kinds, later, faults, steps, stepBudget }) => {
         const extra = faults ? faultsOf(faults) : later ? laterFaults() : [];
+        stack.h.deps.config.stepBudgetChunks = stepBudget;
         const result = await runSoak(stack, topology, {
           seed,
           steps: steps ?? STEPS,
@@ -83,6 +93,8 @@ for (const topology of Object.keys(CASES) as Topology[]) {
           extra,
           faults,
           endBoundMs: 60_000,
+        }).finally(() => {
+          stack.h.deps.config.stepBudgetChunks = undefined;
         });
         expect(result.violations, formatResult(result)).toEqual([]);
         expect(result.ok, formatResult(result)).toBe(true);
