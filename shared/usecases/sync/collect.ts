@@ -161,10 +161,7 @@ async function foldBatches(
         inlineRun: inline,
         inlineSuperseded,
         // Sized once, here: a planning step re-run after a crash must cut the same tasks.
-        planning: firstPlan(
-          1,
-          chunksPerTask(await deltaBound(deps, group, pairs, entries.length), copyLanes(group.priority)),
-        ),
+        planning: firstPlan(1, chunksPerTask(deltaBound(pairs, entries.length), copyLanes(group.priority))),
       },
     });
     return 'progress';
@@ -189,19 +186,13 @@ async function foldBatches(
 
 /**
  * At most how many chunks the delta holds: the run's entries and the base listing of each pair
- * on its initial sync; undefined if such a base was never counted.
+ * on its initial sync; undefined if such a base was never counted. `firstRp` is set just after
+ * the pair's first commit: a pair still seen as initial only makes the tasks larger.
  */
-async function deltaBound(
-  deps: Deps,
-  group: Group,
-  pairs: Pair[],
-  entries: number,
-): Promise<number | undefined> {
-  if (pairs.every((p) => p.baseChunks === 0)) return entries;
-  const last = await lastRecoveryPoint(deps, group);
+function deltaBound(pairs: Pair[], entries: number): number | undefined {
   let bound = entries;
   for (const p of pairs) {
-    if (inRecoveryPoint(last, p)) continue;
+    if (p.firstRp !== undefined) continue;
     if (p.baseChunks === undefined) return undefined;
     bound += p.baseChunks;
   }
