@@ -126,7 +126,24 @@ describe('copy task items a sync reads', () => {
     await expectSecondaryEqualsPrimary(rpId, 150);
   }, 180_000);
 
-  it('a pair added with data: its base listing counts toward the size of the initial sync’s tasks', async () => {
+  it.each([
+    ['in one planning step', undefined],
+    // Planning resumes from its checkpoint after 112 chunks: the size must come back with it.
+    ['over two planning steps of 100 chunks', 100],
+  ])(
+    'a pair added with data: its base listing counts toward the size of the initial sync’s tasks, %s',
+    async (_, budget) => {
+      h.deps.config.stepBudgetChunks = budget;
+      try {
+        await initialSyncOfAFullVolume();
+      } finally {
+        h.deps.config.stepBudgetChunks = undefined;
+      }
+    },
+    180_000,
+  );
+
+  async function initialSyncOfAFullVolume(): Promise<void> {
     const vol = await createVolume(h.deps, {
       name: 'full',
       site: 'east',
@@ -153,5 +170,5 @@ describe('copy task items a sync reads', () => {
     expect(job.chunksTotal).toBe(200);
     expect(job.tasksTotal).toBe(8);
     await expectSecondaryEqualsPrimary(rpId, 256, [vol.id, pair.secondaryVolumeId]);
-  }, 180_000);
+  }
 });

@@ -271,6 +271,7 @@ async function plan(deps: Deps, group: Group, job: SyncJob, progress: PlanProgre
   }
   if (p < pairIds.length) {
     const next: PlanProgress = {
+      ...(progress.perTask !== undefined && { perTask: progress.perTask }),
       pair: p,
       runs: runs.map((r) => r.position()),
       source: sourceAt,
