@@ -21,7 +21,7 @@ export interface SoakArgs {
   quiet: boolean;
 }
 
-/** `original`: the first seeds' steps; `later`: those and the faults added next; `roles`: those and the role steps; `status`: those and the backlog-overflow and member-failure steps; `all`: those and the block-export steps. */
+/** `original`: the first seeds' steps; `later`: those and the faults added next; `roles`: those and the role steps; `status`: those and the backlog-overflow and member-failure steps; `all`: those, the block-export steps and priority changes. */
 export const FAULT_SETS = ['all', 'original', 'later', 'roles', 'status'] as const;
 export type FaultSet = (typeof FAULT_SETS)[number];
 

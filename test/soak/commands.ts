@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import type { IngestStopPoint } from '../../local/runtime';
 import { DomainError } from '../../shared/domain/errors';
+import type { Priority } from '../../shared/domain/model';
 import { Gateway } from '../../shared/gateway/gateway';
-import { resumeGroup, suspendGroup } from '../../shared/usecases/groups';
+import { patchGroup, resumeGroup, suspendGroup } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
 import { abortSync, startSync } from '../../shared/usecases/sync/index';
 import type { Oracle } from './oracle';
@@ -139,20 +140,59 @@ export class SecondGatewayStep extends Step {
   }
 }
 
+/** Starts a sync the oracle records and hands it to the runtime; refused when one runs. */
+export async function startRecordedSync(m: Oracle, r: SoakRun): Promise<void> {
+  const startedAt = m.tick();
+  const started = await withTimeout(
+    startSync(r.deps, r.groupId).catch(() => undefined),
+    15_000,
+  );
+  if (!started || started === 'timeout') return;
+  r.recordSync(started.syncId, started.recoveryPointId, startedAt);
+  r.stack.runtime.drive(r.groupId, started.syncId);
+}
+
 export class StartSyncStep extends Step {
-  protected async act(m: Oracle, r: SoakRun): Promise<void> {
-    const startedAt = m.tick();
-    const started = await withTimeout(
-      startSync(r.deps, r.groupId).catch(() => undefined),
-      15_000,
-    );
-    if (!started || started === 'timeout') return;
-    r.recordSync(started.syncId, started.recoveryPointId, startedAt);
-    r.stack.runtime.drive(r.groupId, started.syncId);
+  protected act(m: Oracle, r: SoakRun): Promise<void> {
+    return startRecordedSync(m, r);
   }
 
   toString(): string {
     return 'startSync';
+  }
+}
+
+/**
+ * A sync starts and, after a while, the group's priority changes: the lanes the copy step keeps
+ * offered change under a sync that is planning or copying, and a planning step re-run after the
+ * change must cut exactly the tasks it cut before (their size is fixed on its checkpoint).
+ */
+export class PriorityStep extends Step {
+  constructor(
+    readonly priority: Priority,
+    readonly afterMs: number,
+  ) {
+    super();
+  }
+
+  protected async act(m: Oracle, r: SoakRun): Promise<void> {
+    await startRecordedSync(m, r);
+    await new Promise((res) => setTimeout(res, this.afterMs));
+    const running = r.oracle.syncs.some((s) => s.committedAt === undefined && s.failedAt === undefined);
+    const patched = await withTimeout(
+      patchGroup(r.deps, r.groupId, { priority: this.priority }).then(
+        () => true,
+        () => false,
+      ),
+      15_000,
+    );
+    if (patched !== true) return;
+    r.counts.add('priority-changes');
+    if (running) r.counts.add('priority-changes-mid-sync');
+  }
+
+  toString(): string {
+    return `priority(${this.priority}, after ${this.afterMs}ms)`;
   }
 }
 

@@ -2,9 +2,8 @@ import fc from 'fast-check';
 import type { BlockExport } from '../../shared/nbd/block-export';
 import { type OpenedExport, openExport } from '../../shared/nbd/open-export';
 import { NbdServer } from '../../shared/nbd/server';
-import { startSync } from '../../shared/usecases/sync/index';
 import { NbdClient } from '../support/nbd-client';
-import { type SoakCommand, Step, shapeOf, type WriteKind } from './commands';
+import { type SoakCommand, Step, shapeOf, startRecordedSync, type WriteKind } from './commands';
 import type { Oracle, WriteRecord } from './oracle';
 import { CHUNK, prng, type SoakRun, type SoakVolume, withTimeout } from './system';
 
@@ -256,18 +255,6 @@ export class ExportStep extends Step {
   toString(): string {
     return `export(v${this.volume}, x${this.requests}, seed ${this.seed}, ${this.end}${this.syncMidway ? ', sync midway' : ''}${this.trim ? ', trim' : ''}, flush delay ${this.flushDelayMs}ms)`;
   }
-}
-
-/** A sync started while export requests are in flight, recorded as StartSyncStep records one. */
-async function startRecordedSync(m: Oracle, r: SoakRun): Promise<void> {
-  const startedAt = m.tick();
-  const started = await withTimeout(
-    startSync(r.deps, r.groupId).catch(() => undefined),
-    15_000,
-  );
-  if (!started || started === 'timeout') return;
-  r.recordSync(started.syncId, started.recoveryPointId, startedAt);
-  r.stack.runtime.drive(r.groupId, started.syncId);
 }
 
 /**

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { keys } from '../../shared/aws/keys';
 import { DomainError } from '../../shared/domain/errors';
+import { PRIORITIES } from '../../shared/domain/group-rules';
 import type { Group } from '../../shared/domain/model';
 import { resumeGroup } from '../../shared/usecases/groups';
 import { addPair } from '../../shared/usecases/pairs';
@@ -9,7 +10,7 @@ import { requestRoleChange } from '../../shared/usecases/roles';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
 import { readAll } from '../support/workload';
 import type { FaultSet } from './args';
-import { laterFaults, memberChange, type SoakCommand, Step, shapeOf } from './commands';
+import { laterFaults, memberChange, PriorityStep, type SoakCommand, Step, shapeOf } from './commands';
 import { exportSteps } from './export-commands';
 import type { Oracle, SyncRecord } from './oracle';
 import { statusFaults } from './status-commands';
@@ -432,5 +433,9 @@ export function faultsOf(set: FaultSet): fc.Arbitrary<SoakCommand>[] {
   ];
   if (set === 'roles') return roles;
   const status = [...roles, ...statusFaults()];
-  return set === 'status' ? status : [...status, ...exportSteps()];
+  if (set === 'status') return status;
+  const priority = fc
+    .tuple(fc.constantFrom(...PRIORITIES), fc.integer({ min: 0, max: 1500 }))
+    .map(([p, ms]) => new PriorityStep(p, ms));
+  return [...status, ...exportSteps(), priority];
 }
