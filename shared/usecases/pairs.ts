@@ -139,7 +139,7 @@ async function undoAdd(deps: Deps, groupId: string, add: PendingAdd): Promise<vo
   let fence: Partial<Volume> | undefined;
   if (pairGone) {
     // A gateway may have loaded the pair item: it must reload, and its lease fences the volume.
-    const bumped = await deps.table.update<Group>(keys.group(groupId), { add: { membersVersion: 1 } });
+    const bumped = await bumpMembersVersion(deps, groupId);
     fence = fenceLease(deps, bumped);
   }
   await freeVolume(deps, add.primaryVolumeId, add.pairId, fence);
@@ -151,6 +151,19 @@ async function undoAdd(deps: Deps, groupId: string, add: PendingAdd): Promise<vo
   } else {
     await freeVolume(deps, add.secondaryVolumeId, add.pairId);
   }
+}
+
+/**
+ * Tells the group's gateway to reload its pairs. Conditional on the group: once its last pair
+ * is gone it may be deleted meanwhile, and an unconditional update would bring back an item
+ * holding nothing but the counter. Null when the group is gone (no gateway to fence).
+ */
+function bumpMembersVersion(deps: Deps, groupId: string): Promise<Group | null> {
+  return deps.table.update<Group>(
+    keys.group(groupId),
+    { add: { membersVersion: 1 } },
+    { expr: 'attribute_exists(pk)' },
+  );
 }
 
 /** Until the group's gateway reloaded its pairs, its lease may still cover a volume leaving the group. */
@@ -386,7 +399,7 @@ async function finishRemoval(deps: Deps, groupId: string, r: PendingRemoval): Pr
   });
   // The gateway's renewal is conditional on membersVersion: it fails, the gateway reloads
   // its pairs (without this one), then renews.
-  const bumped = await deps.table.update<Group>(keys.group(groupId), { add: { membersVersion: 1 } });
+  const bumped = await bumpMembersVersion(deps, groupId);
   // Until then the gateway may still write the removed volume, under its current lease: no
   // volume gateway may take the volume before that lease has run out and settled.
   await freeVolume(deps, r.primaryVolumeId, r.pairId, fenceLease(deps, bumped), groupId);

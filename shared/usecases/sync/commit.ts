@@ -319,7 +319,12 @@ async function commitRecoveryPoint(
   for (const v of rp.volumes) {
     const pair = pairs.get(v.pairId);
     if (pair && pair.firstRp === undefined) {
-      await deps.table.update(keys.pair(group.id, pair.primaryVolumeId), { set: { firstRp: rp.number } });
+      // The group is released: the pair may have been removed (and its volume paired anew) since.
+      await deps.table.update(
+        keys.pair(group.id, pair.primaryVolumeId),
+        { set: { firstRp: rp.number } },
+        { expr: '#id = :p', names: { '#id': 'id' }, values: { ':p': pair.id } },
+      );
     }
   }
   await finishCommit(deps, group.id, { ...job, commit: progress });

@@ -282,8 +282,14 @@ export async function resume(deps: Deps, group: Group, job: SyncJob): Promise<St
     );
     const errored = [];
     for await (const t of offered) if (t.error) errored.push(t);
+    // Only while the task exists: the sync may have ended meanwhile (an abort, a takeover) and
+    // deleted its tasks, and an unconditional update would create an item nothing deletes.
     for (const t of errored) {
-      await deps.table.update(keys.copyTask(job.id, t.taskNo), { remove: ['error', 'transientErrors'] });
+      await deps.table.update(
+        keys.copyTask(job.id, t.taskNo),
+        { remove: ['error', 'transientErrors'] },
+        { expr: 'attribute_exists(pk)' },
+      );
     }
   }
   const resumed = await updateJob(
