@@ -75,7 +75,9 @@ export interface Violation {
     | 'write-stuck'
     | 'role-epoch'
     | 'role-stuck'
-    | 'preserved-writes';
+    | 'preserved-writes'
+    | 'phantom-item'
+    | 'tasks-left';
   step: number;
   detail: string;
 }

@@ -6,6 +6,7 @@ import { resumeGroup } from '../../shared/usecases/groups';
 import { startSync } from '../../shared/usecases/sync/index';
 import type { FaultSet } from './args';
 import { replayCommand } from './args';
+import { checkBookkeeping } from './bookkeeping';
 import { type SoakCommand, soakCommands, type WriteKind } from './commands';
 import { FaultCounts } from './fault-counts';
 import type { Violation } from './oracle';
@@ -202,7 +203,8 @@ export async function runSoak(stack: SoakStack, topology: Topology, opts: SoakOp
 
 /**
  * Heals every fault, lets the in-flight writes and the running sync end within the bound,
- * then takes one more sync: every acknowledged write must be in it.
+ * then takes one more sync: every acknowledged write must be in it. Then the control table
+ * must hold no item brought back after its deletion and no task of an ended sync.
  */
 async function finish(run: SoakRun, boundMs: number): Promise<void> {
   const m = run.oracle;
@@ -259,6 +261,7 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
   if (!started) {
     if (!/no mirrored pairs/.test(refusal))
       run.notes.push(`finish: the final sync could not start: ${refusal}`);
+    await checkBookkeeping(run, 60_000);
     return;
   }
   const finalSync = m.syncs[m.syncs.length - 1];
@@ -277,6 +280,7 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
   for (const x of m.syncs)
     if (x.committedAt !== undefined && !x.checked) await run.checkRecoveryPoint(x, true);
   m.checkWriters();
+  await checkBookkeeping(run, 60_000);
 }
 
 /**
