@@ -182,8 +182,18 @@ export async function deleteGroup(deps: Deps, id: unknown): Promise<void> {
   if ((await loadPairs(deps, group.id)).length > 0) {
     throw conflict(`group ${group.id} still has mirrored pairs; remove them first`, 'group-not-empty');
   }
-  if (!(await deps.table.delete(keys.group(group.id), { expr: 'attribute_not_exists(activeSync)' }))) {
-    throw conflict(`group ${group.id} has a sync running`, 'sync-running');
+  // Not under a member change either: a removal deletes the pair item before its last writes to
+  // the group, and a dead add or removal (its lock expired, its note left) still holds claims on
+  // volumes that the tick settles first.
+  const deleted = await deps.table.delete(keys.group(group.id), {
+    expr: 'attribute_not_exists(activeSync) AND attribute_not_exists(roleChange) AND (attribute_not_exists(memberLock) OR (memberLock.expiresAt < :now AND attribute_not_exists(memberLock.adding) AND attribute_not_exists(memberLock.removing)))',
+    values: { ':now': deps.now() },
+  });
+  if (!deleted) {
+    throw conflict(
+      `group ${group.id} is syncing, changing members or changing roles; try again when that is done`,
+      'sync-running',
+    );
   }
   await deps.table.deleteMany(await deps.table.queryKeys(groupPartition(group.id)));
   await deleteGroupAlarms(deps, group.id);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../shared/aws/keys';
+import { groupPartition, keys } from '../../shared/aws/keys';
 import type { Group, SyncJob, Volume } from '../../shared/domain/model';
 import { parseCopyMessage, runCopyTask } from '../../shared/usecases/copy-worker';
 import { deleteGroup, loadPairs } from '../../shared/usecases/groups';
@@ -125,18 +125,27 @@ describe('a write that lands after its item was deleted', () => {
     ]);
   }, 120_000);
 
-  it('a group deleted while its last pair is being removed stays deleted, and the volumes are freed', async () => {
+  it('a group delete while its last pair is being removed is refused; after it, the delete leaves nothing', async () => {
     const g = await mirroredGroup(h, [{ sizeBytes: 8 * CHUNK, chunkSizeBytes: CHUNK }]);
-    // Once the pair item is gone the group looks empty: the delete is granted before the
-    // removal tells gateways to reload their pairs.
+    // Once the pair item is gone the group looks empty, but the removal still has writes to
+    // make to it (the membersVersion bump, its event) and volumes to free.
+    let refusal: unknown;
     interleave = {
       matches: (c) => isUpdateOf(c, g.groupId, /membersVersion/),
-      run: () => deleteGroup(h.deps, g.groupId),
+      run: async () => {
+        refusal = await deleteGroup(h.deps, g.groupId).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      },
     };
     await removePair(h.deps, g.groupId, g.primaries[0]);
     expect(interleave, 'the removal bumped membersVersion').toBeUndefined();
-    expect(await h.deps.table.get<Group>(keys.group(g.groupId))).toBeUndefined();
+    expect(refusal).toMatchObject({ status: 409, code: 'sync-running' });
     for (const id of [...g.primaries, ...g.secondaries])
       expect((await h.deps.table.get<Volume>(keys.volume(id)))?.groupId).toBeUndefined();
+    await deleteGroup(h.deps, g.groupId);
+    expect(await h.deps.table.get<Group>(keys.group(g.groupId))).toBeUndefined();
+    expect(await h.deps.table.queryKeys(groupPartition(g.groupId))).toEqual([]);
   }, 120_000);
 });

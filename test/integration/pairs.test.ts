@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys } from '../../shared/aws/keys';
 import type { Group, Volume } from '../../shared/domain/model';
-import { loadPairs } from '../../shared/usecases/groups';
-import { addPair, removePair } from '../../shared/usecases/pairs';
+import { deleteGroup, loadPairs } from '../../shared/usecases/groups';
+import { addPair, removePair, settleMemberChange } from '../../shared/usecases/pairs';
 import { createVolume, listVolumes } from '../../shared/usecases/volumes';
 import { hookControl } from '../support/control-hooks';
 import {
@@ -83,6 +83,35 @@ describe('pairs', () => {
     const group = await harness.deps.table.get<Group>(keys.group(g.groupId));
     // Never confirmed; the undo bumps it once, so a gateway that loaded the pair item reloads.
     expect(group?.membersVersion).toBe(1);
+  });
+
+  it('an empty group under a dead removal is deleted only once the removal is settled; a bare dead lock does not hold it', async () => {
+    h = await startHarness();
+    const g = await mirroredGroup(h, [{ sizeBytes: 8 * CHUNK, chunkSizeBytes: CHUNK }]);
+    const [pair] = await loadPairs(h.deps, g.groupId);
+    // A removal died after deleting the pair item: its note is on the expired lock, and both
+    // volumes are still claimed by the group.
+    const removing = {
+      pairId: pair.id,
+      primaryVolumeId: pair.primaryVolumeId,
+      secondaryVolumeId: pair.secondaryVolumeId,
+    };
+    await h.deps.table.update(keys.group(g.groupId), {
+      set: { memberLock: { holder: 'dead', expiresAt: Date.now() - 1, removing } },
+    });
+    await h.deps.table.delete(keys.pair(g.groupId, pair.primaryVolumeId));
+    await expect(deleteGroup(h.deps, g.groupId)).rejects.toMatchObject({ status: 409, code: 'sync-running' });
+    // What the scheduler tick does for such a group.
+    const group = await h.deps.table.get<Group>(keys.group(g.groupId));
+    if (group) await settleMemberChange(h.deps, group);
+    for (const id of [pair.primaryVolumeId, pair.secondaryVolumeId])
+      expect((await volume(h, id))?.groupId).toBeUndefined();
+    // A lock with no note (its holder died before noting anything) holds nothing back once expired.
+    await h.deps.table.update(keys.group(g.groupId), {
+      set: { memberLock: { holder: 'dead', expiresAt: Date.now() - 1 } },
+    });
+    await deleteGroup(h.deps, g.groupId);
+    expect(await h.deps.table.get<Group>(keys.group(g.groupId))).toBeUndefined();
   });
 
   it('removing a pair bumps membersVersion and fences the volume while the group lease runs', async () => {
