@@ -1,14 +1,16 @@
-import { keys } from '../../shared/aws/keys';
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { keys, syncObjects } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
 import { loadPairs } from '../../shared/usecases/groups';
 import { taskPartition } from '../../shared/usecases/sync-progress';
 import type { SoakRun } from './system';
 
 /**
- * What the control table holds once every fault is healed and the run's syncs have ended:
+ * What the control table and the buckets hold once every fault is healed and the run's syncs have ended:
  * every pair item is a whole pair (a late UpdateItem on a deleted pair brings back an item with
- * only what it sets), and every ended sync's copy tasks are gone once its clean-up has run
- * (the tick retries a clean-up that was cut short). Waits up to `boundMs` for the clean-ups.
+ * only what it sets), and every ended sync's copy tasks and its collect lists (runs and
+ * superseded lists, at either site: the primary may have moved since) are gone once its
+ * clean-up has run (the tick retries a clean-up that was cut short). Waits up to `boundMs` for the clean-ups.
  */
 export async function checkBookkeeping(run: SoakRun, boundMs: number): Promise<void> {
   const m = run.oracle;
@@ -25,9 +27,10 @@ export async function checkBookkeeping(run: SoakRun, boundMs: number): Promise<v
       const job = await run.deps.table.get<SyncJob>(keys.sync(run.groupId, s.syncId));
       const cleaned = job?.state === 'failed' || job?.finishedAt !== undefined;
       const tasks = await run.deps.table.queryKeys(taskPartition(s.syncId), 'TASK#', 'TASK#\uffff');
-      if (!cleaned || tasks.length > 0)
+      const lists = await listsOf(run, s.syncId);
+      if (!cleaned || tasks.length > 0 || lists.length > 0)
         left.push(
-          `${s.syncId} (${job?.state ?? 'no job'}, ${cleaned ? 'cleaned up' : 'clean-up not done'}, ${tasks.length} task items)`,
+          `${s.syncId} (${job?.state ?? 'no job'}, ${cleaned ? 'cleaned up' : 'clean-up not done'}, ${tasks.length} task items, objects: ${lists.join(', ') || 'none'})`,
         );
     }
     if (left.length === 0 || Date.now() > endBy) break;
@@ -35,7 +38,24 @@ export async function checkBookkeeping(run: SoakRun, boundMs: number): Promise<v
   }
   if (left.length > 0)
     m.violation(
-      'tasks-left',
+      'sync-leftovers',
       `${boundMs} ms after every fault was healed, ended syncs still hold: ${left.join('; ')}`,
     );
+}
+
+/** Object versions under the sync's run and superseded-list prefixes, at both sites. */
+async function listsOf(run: SoakRun, syncId: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const site of Object.keys(run.deps.stores)) {
+    for (const prefix of [
+      syncObjects.runs(run.groupId, syncId),
+      syncObjects.superseded(run.groupId, syncId),
+    ]) {
+      const res = await run.stack.h.clients.sites[site].s3.send(
+        new ListObjectVersionsCommand({ Bucket: run.deps.stores[site].bucket, Prefix: prefix, MaxKeys: 10 }),
+      );
+      for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])]) found.push(`${site}:${v.Key}`);
+    }
+  }
+  return found;
 }

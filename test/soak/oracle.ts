@@ -77,7 +77,7 @@ export interface Violation {
     | 'role-stuck'
     | 'preserved-writes'
     | 'phantom-item'
-    | 'tasks-left';
+    | 'sync-leftovers';
   step: number;
   detail: string;
 }

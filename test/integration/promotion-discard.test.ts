@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys, syncObjects } from '../../shared/aws/keys';
+import type { SyncJob } from '../../shared/domain/model';
+import { driveRoleChange, requestRoleChange } from '../../shared/usecases/roles';
+import { advanceSync, startSync } from '../../shared/usecases/sync/index';
+import {
+  type Harness,
+  mirroredGroup,
+  openGateway,
+  randomBytesOf,
+  startHarness,
+  startRuntime,
+  syncAndWait,
+} from '../support/harness';
+import { versionsAt } from '../support/versions';
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A sync writes its collect lists (sorted runs, superseded lists) at the primary site of its
+ * start. A forced promotion during the sync moves the primary: the discard of the failed sync
+ * must still find them where they were written, not at the group's new primary.
+ */
+describe('a sync failed by a forced promotion', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  }, 120_000);
+  afterAll(async () => h?.stop());
+
+  it('leaves none of its collect lists at the old primary', async () => {
+    const g = await mirroredGroup(h, [{ sizeBytes: 16 * CHUNK, chunkSizeBytes: CHUNK }]);
+    startRuntime(h);
+    await syncAndWait(h, g.groupId);
+    await h.runtime?.stop();
+    // Ingest only from here: no copy worker takes a task and no tick drives the sync or the change.
+    startRuntime(h, { copyWorkers: 0, scheduler: false });
+    const gw = await openGateway(h, g.primaries[0]);
+    for (let i = 0; i < 3; i++)
+      await gw.write(g.primaries[0], 2 * i * CHUNK, randomBytesOf(2 * CHUNK, i + 1));
+    await gw.close();
+    // Two chunks per step: the delta is folded into runs stored at the primary (east).
+    h.deps.config.stepBudgetChunks = 2;
+    try {
+      const { syncId } = await startSync(h.deps, g.groupId);
+      const job = () => h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+      for (let i = 0; i < 100 && !(await job())?.tasksEnqueued; i++) {
+        if ((await advanceSync(h.deps, g.groupId, syncId)) === 'waiting')
+          await new Promise((r) => setTimeout(r, 100));
+      }
+      const prefixes = [syncObjects.runs(g.groupId, syncId), syncObjects.superseded(g.groupId, syncId)];
+      const lists = async () =>
+        (
+          await Promise.all(
+            ['east', 'west'].map(async (site) => (await versionsAt(h, site)).map((v) => `${site}:${v}`)),
+          )
+        )
+          .flat()
+          .filter((v) => prefixes.some((p) => v.split(':')[1].startsWith(p)));
+      expect((await job())?.state).toBe('copying');
+      expect(
+        (await lists()).some((o) => o.startsWith('east:runs/')),
+        'the runs were spilled at east',
+      ).toBe(true);
+
+      await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
+      await driveRoleChange(h.deps, g.groupId);
+      for (let i = 0; i < 50 && (await job())?.state !== 'failed'; i++)
+        await advanceSync(h.deps, g.groupId, syncId);
+      expect((await job())?.state).toBe('failed');
+      expect(await lists()).toEqual([]);
+    } finally {
+      h.deps.config.stepBudgetChunks = undefined;
+    }
+  }, 120_000);
+});
