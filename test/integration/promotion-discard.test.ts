@@ -3,6 +3,7 @@ import { keys, syncObjects } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
 import { driveRoleChange, requestRoleChange } from '../../shared/usecases/roles';
 import { advanceSync, startSync } from '../../shared/usecases/sync/index';
+import { hookControl, jobWriteValues } from '../support/control-hooks';
 import {
   type Harness,
   mirroredGroup,
@@ -19,16 +20,31 @@ const CHUNK = 64 * 1024;
 /**
  * A sync writes its collect lists (sorted runs, superseded lists) at the primary site of its
  * start. A forced promotion during the sync moves the primary: the discard of the failed sync
- * must still find them where they were written, not at the group's new primary.
+ * must still find them where they were written, not at the group's new primary, also when the
+ * promotion's abort of the sync was killed midway and the discard runs after the flip.
  */
 describe('a sync failed by a forced promotion', () => {
   let h: Harness;
+  /** The sync whose job write marking it failed is lost once, as if its process was killed there. */
+  let killFailureOf: string | undefined;
+
   beforeAll(async () => {
     h = await startHarness();
+    hookControl(h, 'killFailSync', {
+      before: async (c) => {
+        const syncId = killFailureOf;
+        // failSync's job write: it sets the state failed, on the condition it is not ended yet.
+        if (syncId === undefined || !Object.values(jobWriteValues(c, syncId) ?? {}).includes('failed'))
+          return;
+        killFailureOf = undefined;
+        throw new Error('killed before the job was marked failed');
+      },
+    });
   }, 120_000);
   afterAll(async () => h?.stop());
 
-  it('leaves none of its collect lists at the old primary', async () => {
+  /** A group with a committed RP and a delta sync copying, its runs spilled at east. */
+  async function syncWithRunsAtEast() {
     const g = await mirroredGroup(h, [{ sizeBytes: 16 * CHUNK, chunkSizeBytes: CHUNK }]);
     startRuntime(h);
     await syncAndWait(h, g.groupId);
@@ -39,38 +55,54 @@ describe('a sync failed by a forced promotion', () => {
     for (let i = 0; i < 3; i++)
       await gw.write(g.primaries[0], 2 * i * CHUNK, randomBytesOf(2 * CHUNK, i + 1));
     await gw.close();
-    // Two chunks per step: the delta is folded into runs stored at the primary (east).
-    h.deps.config.stepBudgetChunks = 2;
-    try {
-      const { syncId } = await startSync(h.deps, g.groupId);
-      const job = () => h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
-      for (let i = 0; i < 100 && !(await job())?.tasksEnqueued; i++) {
-        if ((await advanceSync(h.deps, g.groupId, syncId)) === 'waiting')
-          await new Promise((r) => setTimeout(r, 100));
-      }
-      const prefixes = [syncObjects.runs(g.groupId, syncId), syncObjects.superseded(g.groupId, syncId)];
-      const lists = async () =>
-        (
-          await Promise.all(
-            ['east', 'west'].map(async (site) => (await versionsAt(h, site)).map((v) => `${site}:${v}`)),
-          )
-        )
-          .flat()
-          .filter((v) => prefixes.some((p) => v.split(':')[1].startsWith(p)));
-      expect((await job())?.state).toBe('copying');
-      expect(
-        (await lists()).some((o) => o.startsWith('east:runs/')),
-        'the runs were spilled at east',
-      ).toBe(true);
-
-      await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
-      await driveRoleChange(h.deps, g.groupId);
-      for (let i = 0; i < 50 && (await job())?.state !== 'failed'; i++)
-        await advanceSync(h.deps, g.groupId, syncId);
-      expect((await job())?.state).toBe('failed');
-      expect(await lists()).toEqual([]);
-    } finally {
-      h.deps.config.stepBudgetChunks = undefined;
+    const { syncId } = await startSync(h.deps, g.groupId);
+    const job = () => h.deps.table.get<SyncJob>(keys.sync(g.groupId, syncId));
+    for (let i = 0; i < 100 && !(await job())?.tasksEnqueued; i++) {
+      if ((await advanceSync(h.deps, g.groupId, syncId)) === 'waiting')
+        await new Promise((r) => setTimeout(r, 100));
     }
-  }, 120_000);
+    const prefixes = [syncObjects.runs(g.groupId, syncId), syncObjects.superseded(g.groupId, syncId)];
+    const lists = async () =>
+      (
+        await Promise.all(
+          ['east', 'west'].map(async (site) => (await versionsAt(h, site)).map((v) => `${site}:${v}`)),
+        )
+      )
+        .flat()
+        .filter((v) => prefixes.some((p) => v.split(':')[1].startsWith(p)));
+    expect((await job())?.state).toBe('copying');
+    expect(
+      (await lists()).some((o) => o.startsWith('east:runs/')),
+      'the runs were spilled at east',
+    ).toBe(true);
+    return { g, syncId, job, lists };
+  }
+
+  it.each([
+    ['in one go', false],
+    ['after the abort was killed before the job was marked failed (the discard runs after the flip)', true],
+  ])(
+    'leaves none of its collect lists at either site, %s',
+    async (_, killed) => {
+      // Two chunks per step: the delta is folded into runs stored at the primary (east).
+      h.deps.config.stepBudgetChunks = 2;
+      try {
+        const { g, syncId, job, lists } = await syncWithRunsAtEast();
+        await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
+        if (killed) {
+          killFailureOf = syncId;
+          await expect(driveRoleChange(h.deps, g.groupId)).rejects.toThrow(/killed/);
+        }
+        await driveRoleChange(h.deps, g.groupId);
+        for (let i = 0; i < 50 && (await job())?.state !== 'failed'; i++)
+          await advanceSync(h.deps, g.groupId, syncId);
+        expect((await job())?.state).toBe('failed');
+        expect(await lists()).toEqual([]);
+      } finally {
+        h.deps.config.stepBudgetChunks = undefined;
+        await h.runtime?.stop();
+      }
+    },
+    120_000,
+  );
 });

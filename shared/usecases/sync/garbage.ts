@@ -37,13 +37,16 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
       })),
     );
   }
-  const primary = deps.stores[group.primarySite];
-  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
-  // The lists only: the versions stay, their change records are kept for the next sync.
-  if (maySpill(job, 'superseded')) await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
-  if (scanned(job)) await primary.deleteEverything(syncObjects.scans(group.id, job.id));
-  for (const site of [group.primarySite, group.secondarySite])
-    await deps.stores[site].deleteEverything(syncObjects.attempts(group.id, job.rpId));
+  // At both sites: the lists were written at the primary of the sync's start, and a forced
+  // promotion whose abort of the sync was cut short flips the group before this runs again.
+  for (const site of [group.primarySite, group.secondarySite]) {
+    const store = deps.stores[site];
+    if (maySpill(job, 'runs')) await store.deleteEverything(syncObjects.runs(group.id, job.id));
+    // The lists only: the versions stay, their change records are kept for the next sync.
+    if (maySpill(job, 'superseded')) await store.deleteEverything(syncObjects.superseded(group.id, job.id));
+    if (scanned(job)) await store.deleteEverything(syncObjects.scans(group.id, job.id));
+    await store.deleteEverything(syncObjects.attempts(group.id, job.rpId));
+  }
 }
 
 /**
