@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, syncObjects } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
+import { parseCopyMessage, runCopyTask } from '../../shared/usecases/copy-worker';
 import { driveRoleChange, requestRoleChange } from '../../shared/usecases/roles';
 import { advanceSync, startSync } from '../../shared/usecases/sync/index';
 import { hookControl, jobWriteValues } from '../support/control-hooks';
@@ -27,12 +28,24 @@ describe('a sync failed by a forced promotion', () => {
   let h: Harness;
   /** The sync whose job write marking it failed is lost once, as if its process was killed there. */
   let killFailureOf: string | undefined;
+  /** The sync at whose commit the primary site's link is cut, so its post-commit clean-up is left to a retry. */
+  let cutAtCommitOf: string | undefined;
 
   beforeAll(async () => {
     h = await startHarness();
     hookControl(h, 'killFailSync', {
       before: async (c) => {
         const syncId = killFailureOf;
+        const cut = cutAtCommitOf;
+        // The commit's job write, the one that sets committedAt: the RP is committed just before.
+        if (
+          cut !== undefined &&
+          jobWriteValues(c, cut) &&
+          /#u_committedAt/.test(String(c.input.UpdateExpression))
+        ) {
+          cutAtCommitOf = undefined;
+          h.stack.cut('east');
+        }
         // failSync's job write: it sets the state failed, on the condition it is not ended yet.
         if (syncId === undefined || !Object.values(jobWriteValues(c, syncId) ?? {}).includes('failed'))
           return;
@@ -77,6 +90,36 @@ describe('a sync failed by a forced promotion', () => {
     ).toBe(true);
     return { g, syncId, job, lists };
   }
+
+  it('a committed sync whose clean-up is left to a retry after a forced promotion leaves none of its runs', async () => {
+    h.deps.config.stepBudgetChunks = 2;
+    try {
+      const { g, syncId, job, lists } = await syncWithRunsAtEast();
+      cutAtCommitOf = syncId;
+      for (let i = 0; i < 100 && !(await job())?.committedAt; i++) {
+        if ((await advanceSync(h.deps, g.groupId, syncId)) !== 'waiting') continue;
+        const queue = h.deps.copyQueues.west;
+        const got = await queue.receive(10, 0);
+        for (const m of got) await runCopyTask(h.deps, parseCopyMessage(m.body));
+        await queue.deleteAll(got.map((m) => m.receiptHandle));
+      }
+      expect(cutAtCommitOf, 'the commit cut the link').toBeUndefined();
+      expect((await job())?.finishedAt, 'the clean-up could not reach east').toBeUndefined();
+      await requestRoleChange(h.deps, g.groupId, { site: 'west', role: 'primary', force: true });
+      await driveRoleChange(h.deps, g.groupId);
+      h.stack.heal();
+      for (let i = 0; i < 50 && !(await job())?.finishedAt; i++) {
+        await advanceSync(h.deps, g.groupId, syncId);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await job())?.finishedAt).toBeDefined();
+      expect(await lists()).toEqual([]);
+    } finally {
+      h.stack.heal();
+      h.deps.config.stepBudgetChunks = undefined;
+      await h.runtime?.stop();
+    }
+  }, 120_000);
 
   it.each([
     ['in one go', false],

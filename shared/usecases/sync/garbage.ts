@@ -58,9 +58,11 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
  * Idempotent, part of the post-commit step.
  */
 export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Promise<void> {
-  const primary = deps.stores[group.primarySite];
-  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
+  // What the sync wrote at its primary is at the site of its start: a retried clean-up may run
+  // after a role change flipped the group (the RP's site is the sync's secondary).
+  const primary = deps.stores[rp ? syncPrimarySite(group, rp) : group.primarySite];
+  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
   // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
   const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
   const inUse = (key: string) => named.some((m) => key === m || key.startsWith(`${m}.part-`));
@@ -81,6 +83,10 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
   if (rp) await deleteSuperseded(deps, group, job, rp);
 }
 
+/** The primary site of the sync that committed `rp`: the RP is at its secondary, whatever the group's roles are now. */
+const syncPrimarySite = (group: Group, rp: RecoveryPoint) =>
+  rp.site === group.secondarySite ? group.primarySite : group.secondarySite;
+
 /** Only a sync with a quiesced cut writes scan manifests (Group.cutRequestScan follows job.scan). */
 const scanned = (job: SyncJob) => job.scan === true || job.scanManifests !== undefined;
 
@@ -91,8 +97,7 @@ const scanned = (job: SyncJob) => job.scan === true || job.scanManifests !== und
  * an uncommitted sync's change records are read again by the next sync.
  */
 async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: RecoveryPoint): Promise<void> {
-  // The RP's site is its secondary: a role flip since may have swapped the group's sites.
-  const store = deps.stores[rp.site === group.secondarySite ? group.primarySite : group.secondarySite];
+  const store = deps.stores[syncPrimarySite(group, rp)];
   const inline = job.collect?.inlineSuperseded;
   if (inline) await deleteListed(store, runLinesFrom(inline, 0));
   if (!maySpill(job, 'superseded')) return;
