@@ -20,11 +20,12 @@ const CHUNK = 64 * 1024;
 
 /**
  * A sync writes its collect lists (sorted runs, superseded lists) at the primary site of its
- * start. A forced promotion during the sync moves the primary: the discard of the failed sync
- * must still find them where they were written, not at the group's new primary, also when the
- * promotion's abort of the sync was killed midway and the discard runs after the flip.
+ * start. A forced promotion moves the primary: whoever deletes them later must still find them
+ * where they were written, not at the group's new primary. That is the discard of the sync the
+ * promotion fails, also when that failure was killed midway and the discard runs after the
+ * flip, and the post-commit clean-up of a sync committed just before, retried after the flip.
  */
-describe('a sync failed by a forced promotion', () => {
+describe('a forced promotion during a sync', () => {
   let h: Harness;
   /** The sync whose job write marking it failed is lost once, as if its process was killed there. */
   let killFailureOf: string | undefined;
@@ -33,7 +34,7 @@ describe('a sync failed by a forced promotion', () => {
 
   beforeAll(async () => {
     h = await startHarness();
-    hookControl(h, 'killFailSync', {
+    hookControl(h, 'promotionFaults', {
       before: async (c) => {
         const syncId = killFailureOf;
         const cut = cutAtCommitOf;
