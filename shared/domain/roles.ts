@@ -154,6 +154,17 @@ export function nextRoleStep(f: RoleChangeFacts): RoleStep {
   return 'flip';
 }
 
+/**
+ * The primary site under an earlier role epoch (a sync's, say): a flip is the only change of
+ * either, and it swaps the sites and adds one to the epoch.
+ */
+export function primarySiteAt(
+  group: Pick<Group, 'primarySite' | 'secondarySite' | 'roleEpoch'>,
+  roleEpoch: number,
+): string {
+  return (group.roleEpoch - roleEpoch) % 2 === 0 ? group.primarySite : group.secondarySite;
+}
+
 /** The group fields a flip changes: the sites swap and the role epoch moves on. */
 export function flippedRoles(group: Pick<Group, 'primarySite' | 'secondarySite' | 'roleEpoch'>) {
   return {

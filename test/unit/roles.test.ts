@@ -12,6 +12,7 @@ import {
   nextRoleStep,
   parseRoleRequest,
   plannedRefusal,
+  primarySiteAt,
   type RoleChangeFacts,
   requestedPrimary,
 } from '../../shared/domain/roles';
@@ -175,6 +176,17 @@ describe('what a flip changes', () => {
         expect(once).toEqual({ primarySite: 'west', secondarySite: 'east', roleEpoch: roleEpoch + 1 });
         const twice = flippedRoles(once);
         expect(twice).toEqual({ ...sites, roleEpoch: roleEpoch + 2 });
+      }),
+    );
+  });
+
+  it('property: the primary of an earlier role epoch is the site that was primary before that many flips', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000 }), fc.nat(6), (startEpoch, flips) => {
+        let group = { ...sites, roleEpoch: startEpoch };
+        for (let i = 0; i < flips; i++) group = flippedRoles(group);
+        expect(primarySiteAt(group, startEpoch)).toBe('east');
+        expect(primarySiteAt(group, group.roleEpoch)).toBe(group.primarySite);
       }),
     );
   });

@@ -6,6 +6,7 @@ import { chunkKey } from '../../domain/chunks';
 import type { Positioned } from '../../domain/cursor';
 import { type RunEntry, runLinesFrom } from '../../domain/delta';
 import type { Group, RecoveryPoint, SyncJob } from '../../domain/model';
+import { primarySiteAt } from '../../domain/roles';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { maySpill } from './job';
@@ -37,17 +38,22 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
       })),
     );
   }
-  // At both sites: the lists were written at the primary of the sync's start, and a forced
-  // promotion whose abort of the sync was cut short flips the group before this runs again.
-  for (const site of [group.primarySite, group.secondarySite]) {
-    const store = deps.stores[site];
-    if (maySpill(job, 'runs')) await store.deleteEverything(syncObjects.runs(group.id, job.id));
-    // The lists only: the versions stay, their change records are kept for the next sync.
-    if (maySpill(job, 'superseded')) await store.deleteEverything(syncObjects.superseded(group.id, job.id));
-    if (scanned(job)) await store.deleteEverything(syncObjects.scans(group.id, job.id));
-    await store.deleteEverything(syncObjects.attempts(group.id, job.rpId));
-  }
+  const primary = syncPrimary(deps, group, job);
+  if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+  // The lists only: the versions stay, their change records are kept for the next sync.
+  if (maySpill(job, 'superseded')) await primary.deleteEverything(syncObjects.superseded(group.id, job.id));
+  if (scanned(job)) await primary.deleteEverything(syncObjects.scans(group.id, job.id));
+  for (const site of [group.primarySite, group.secondarySite])
+    await deps.stores[site].deleteEverything(syncObjects.attempts(group.id, job.rpId));
 }
+
+/**
+ * Where the sync wrote what it keeps at its primary: the site that was primary at its start. A
+ * clean-up retried after a role change (a forced promotion whose abort of the sync was cut
+ * short, a post-commit step that could not reach a site) runs with the group's sites swapped.
+ */
+const syncPrimary = (deps: Deps, group: Group, job: SyncJob) =>
+  deps.stores[primarySiteAt(group, job.roleEpoch)];
 
 /**
  * After a commit, deletes what the committed RP does not use of what its sync wrote: the runs
@@ -58,11 +64,9 @@ export async function discardUncommitted(deps: Deps, group: Group, job: SyncJob)
  * Idempotent, part of the post-commit step.
  */
 export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Promise<void> {
-  const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
-  // What the sync wrote at its primary is at the site of its start: a retried clean-up may run
-  // after a role change flipped the group (the RP's site is the sync's secondary).
-  const primary = deps.stores[rp ? syncPrimarySite(group, rp) : group.primarySite];
+  const primary = syncPrimary(deps, group, job);
   if (maySpill(job, 'runs')) await primary.deleteEverything(syncObjects.runs(group.id, job.id));
+  const rp = await deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, job.rpNumber));
   // An RP item goes last when an RP expires: without it, nothing under its prefixes is read again.
   const named = rp?.volumes.flatMap((v) => [v.primaryManifestKey, v.secondaryManifestKey]) ?? [];
   const inUse = (key: string) => named.some((m) => key === m || key.startsWith(`${m}.part-`));
@@ -80,12 +84,8 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
     if (firstHere && rp?.volumes.some((v) => v.pairId === pair.id))
       await primary.deleteEverything(pair.baseManifestKey);
   }
-  if (rp) await deleteSuperseded(deps, group, job, rp);
+  if (rp) await deleteSuperseded(primary, group.id, job);
 }
-
-/** The primary site of the sync that committed `rp`: the RP is at its secondary, whatever the group's roles are now. */
-const syncPrimarySite = (group: Group, rp: RecoveryPoint) =>
-  rp.site === group.secondarySite ? group.primarySite : group.secondarySite;
 
 /** Only a sync with a quiesced cut writes scan manifests (Group.cutRequestScan follows job.scan). */
 const scanned = (job: SyncJob) => job.scan === true || job.scanManifests !== undefined;
@@ -96,12 +96,11 @@ const scanned = (job: SyncJob) => job.scan === true || job.scanManifests !== und
  * before they were written) and the live volume shows a later version. Only after the commit:
  * an uncommitted sync's change records are read again by the next sync.
  */
-async function deleteSuperseded(deps: Deps, group: Group, job: SyncJob, rp: RecoveryPoint): Promise<void> {
-  const store = deps.stores[syncPrimarySite(group, rp)];
+async function deleteSuperseded(store: ChunkStore, groupId: string, job: SyncJob): Promise<void> {
   const inline = job.collect?.inlineSuperseded;
   if (inline) await deleteListed(store, runLinesFrom(inline, 0));
   if (!maySpill(job, 'superseded')) return;
-  const prefix = syncObjects.superseded(group.id, job.id);
+  const prefix = syncObjects.superseded(groupId, job.id);
   await store.consumeEverything(prefix, (key) => deleteListed(store, store.readRunFrom(key, 0)));
 }
 
