@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupPartition, keys } from '../../shared/aws/keys';
 import type { Group, SyncJob, Volume } from '../../shared/domain/model';
-import { parseCopyMessage, runCopyTask } from '../../shared/usecases/copy-worker';
 import { deleteGroup, loadPairs } from '../../shared/usecases/groups';
 import { addPair, removePair } from '../../shared/usecases/pairs';
 import { abortSync, advanceSync, startSync } from '../../shared/usecases/sync/index';
@@ -13,6 +12,7 @@ import {
   mirroredGroup,
   openGateway,
   randomBytesOf,
+  runOfferedCopies,
   startHarness,
   startRuntime,
 } from '../support/harness';
@@ -58,14 +58,6 @@ describe('a write that lands after its item was deleted', () => {
     return g;
   }
 
-  /** Runs the copy tasks offered on the secondary's queue, as a copy worker would. */
-  async function copyOffered(): Promise<void> {
-    const queue = h.deps.copyQueues.west;
-    const got = await queue.receive(10, 0);
-    for (const m of got) await runCopyTask(h.deps, parseCopyMessage(m.body));
-    await queue.deleteAll(got.map((m) => m.receiptHandle));
-  }
-
   /**
    * Advances a sync by hand until `done` holds of its job (bounded: 100 steps, 10 s of waits),
    * copying the tasks it offers when `copying` says so.
@@ -81,7 +73,7 @@ describe('a write that lands after its item was deleted', () => {
       const j = await job();
       if (j && done(j)) return j;
       if ((await advanceSync(h.deps, g.groupId, syncId)) !== 'waiting') continue;
-      if (copying) await copyOffered();
+      if (copying) await runOfferedCopies(h);
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`sync ${syncId} did not get there: ${JSON.stringify(await job())}`);

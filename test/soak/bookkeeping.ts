@@ -1,8 +1,8 @@
-import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { keys, syncObjects } from '../../shared/aws/keys';
 import type { SyncJob } from '../../shared/domain/model';
 import { loadPairs } from '../../shared/usecases/groups';
 import { taskPartition } from '../../shared/usecases/sync-progress';
+import { versionsAt } from '../support/versions';
 import type { SoakRun } from './system';
 
 /**
@@ -45,17 +45,11 @@ export async function checkBookkeeping(run: SoakRun, boundMs: number): Promise<v
 
 /** Object versions under the sync's run and superseded-list prefixes, at both sites. */
 async function listsOf(run: SoakRun, syncId: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const site of Object.keys(run.deps.stores)) {
-    for (const prefix of [
-      syncObjects.runs(run.groupId, syncId),
-      syncObjects.superseded(run.groupId, syncId),
-    ]) {
-      const res = await run.stack.h.clients.sites[site].s3.send(
-        new ListObjectVersionsCommand({ Bucket: run.deps.stores[site].bucket, Prefix: prefix, MaxKeys: 10 }),
-      );
-      for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])]) found.push(`${site}:${v.Key}`);
-    }
-  }
-  return found;
+  const prefixes = [syncObjects.runs(run.groupId, syncId), syncObjects.superseded(run.groupId, syncId)];
+  const found = await Promise.all(
+    Object.keys(run.deps.stores).flatMap((site) =>
+      prefixes.map(async (p) => (await versionsAt(run.stack.h, site, p)).map((v) => `${site}:${v}`)),
+    ),
+  );
+  return found.flat();
 }

@@ -6,6 +6,7 @@ import { buildClients, type Clients, RequestCounter } from '../../shared/aws/cli
 import { keys } from '../../shared/aws/keys';
 import { buildDeps, type Deps } from '../../shared/deps';
 import { Gateway, type GatewayOptions } from '../../shared/gateway/gateway';
+import { parseCopyMessage, runCopyTask } from '../../shared/usecases/copy-worker';
 import { createGroup } from '../../shared/usecases/groups';
 import { addPair } from '../../shared/usecases/pairs';
 import { getSync, startSync } from '../../shared/usecases/sync/index';
@@ -120,6 +121,14 @@ export async function mirroredGroup(
     secondaries.push(pair.secondaryVolumeId);
   }
   return { groupId: group.id, primaries, secondaries };
+}
+
+/** Runs the copy tasks offered on a site's copy queue (up to ten), as a copy worker would. */
+export async function runOfferedCopies(h: Harness, site = 'west'): Promise<void> {
+  const queue = h.deps.copyQueues[site];
+  const got = await queue.receive(10, 0);
+  for (const m of got) await runCopyTask(h.deps, parseCopyMessage(m.body));
+  await queue.deleteAll(got.map((m) => m.receiptHandle));
 }
 
 export function openGateway(h: Harness, volumeId: string, opts: GatewayOptions = {}): Promise<Gateway> {

@@ -5,8 +5,8 @@ import { chunkKey } from '../../shared/domain/chunks';
 import type { Group, RecoveryPoint } from '../../shared/domain/model';
 import { type Harness, type MirroredGroup, waitFor } from './harness';
 
-/** Every object version (and delete marker) in a site's bucket, as `key@versionId`. */
-export async function versionsAt(h: Harness, site: string): Promise<string[]> {
+/** Every object version (and delete marker) in a site's bucket, or under a prefix, as `key@versionId`. */
+export async function versionsAt(h: Harness, site: string, prefix?: string): Promise<string[]> {
   const out: string[] = [];
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
@@ -14,6 +14,7 @@ export async function versionsAt(h: Harness, site: string): Promise<string[]> {
     const res = await h.clients.sites[site].s3.send(
       new ListObjectVersionsCommand({
         Bucket: h.deps.stores[site].bucket,
+        Prefix: prefix,
         KeyMarker: keyMarker,
         VersionIdMarker: versionMarker,
       }),
