@@ -27,6 +27,7 @@ import {
   parseManifestLine,
 } from '../domain/manifest';
 import type { ChunkRef } from '../domain/model';
+import { type ChunkHistory, chunkHistoriesOf, type VersionPage } from '../domain/scan-superseded';
 
 /** Entries per manifest part written in one piece: about 2.5 MB of text. */
 export const MANIFEST_PART_ENTRIES = 65_536;
@@ -96,6 +97,20 @@ export class ChunkStore {
         if (v.IsLatest && v.Key && v.VersionId) yield [indexOfChunkKey(v.Key), v.VersionId];
       }
     }
+  }
+
+  /** Every chunk's versions (newest first) and whether it has delete markers, in chunk order. */
+  async *chunkHistories(volumeId: string): AsyncGenerator<ChunkHistory> {
+    const pages = async function* (store: ChunkStore): AsyncGenerator<VersionPage> {
+      for await (const page of store.versionPages(chunkPrefix(volumeId)))
+        yield {
+          versions: (page.Versions ?? []).flatMap((v) =>
+            v.Key && v.VersionId ? [[indexOfChunkKey(v.Key), v.VersionId] as ChunkRef] : [],
+          ),
+          markers: (page.DeleteMarkers ?? []).flatMap((m) => (m.Key ? [indexOfChunkKey(m.Key)] : [])),
+        };
+    };
+    yield* chunkHistoriesOf(pages(this));
   }
 
   /** Pages of ListObjectVersions under a prefix, in key order. */

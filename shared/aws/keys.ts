@@ -46,3 +46,6 @@ export const syncObjects = {
   /** Manifests of every commit attempt of one RP number (both sites). */
   attempts: (groupId: string, rpId: string) => `manifests/${groupId}/${rpId}/`,
 };
+
+/** Whether a manifest is a scan's: a listing of its volume at a quiesced cut. */
+export const isScanManifest = (groupId: string, key: string) => key.startsWith(`manifests/${groupId}/scan-`);

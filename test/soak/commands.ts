@@ -415,6 +415,7 @@ export class PairStep extends Step {
         removePair(r.deps, r.groupId, v.primaryId).then(() => true),
       );
       v.member = removed !== true;
+      if (removed === true) v.pairRemoved = true;
       return;
     }
     const added = await memberChange(r, 'pair-adds', () =>

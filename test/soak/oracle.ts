@@ -77,7 +77,8 @@ export interface Violation {
     | 'role-stuck'
     | 'preserved-writes'
     | 'phantom-item'
-    | 'sync-leftovers';
+    | 'sync-leftovers'
+    | 'leaked-version';
   step: number;
   detail: string;
 }

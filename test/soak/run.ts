@@ -9,6 +9,7 @@ import { replayCommand } from './args';
 import { checkBookkeeping } from './bookkeeping';
 import { type SoakCommand, soakCommands, type WriteKind } from './commands';
 import { FaultCounts } from './fault-counts';
+import { checkLeakedVersions } from './leaks';
 import type { Violation } from './oracle';
 import { dumpGroupState } from './state-dump';
 import { StepList } from './step-list';
@@ -281,6 +282,7 @@ async function finish(run: SoakRun, boundMs: number): Promise<void> {
     if (x.committedAt !== undefined && !x.checked) await run.checkRecoveryPoint(x, true);
   m.checkWriters();
   await checkBookkeeping(run, 60_000);
+  await checkLeakedVersions(run, 20_000);
 }
 
 /**

@@ -183,7 +183,7 @@ export class SoakStack {
   }
 
   /**
-   * Every chunk PUT or CopyObject that reached a secondary volume, credited to the running sync.
+   * Every chunk PUT or CopyObject that reached a secondary volume from elsewhere, credited to the running sync.
    * Both sites are watched: after a role flip the secondaries are at the first site.
    */
   private countCopies(): void {
@@ -196,11 +196,13 @@ export class SoakStack {
     };
     stack.add(
       (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) =>
-        async (args: { input?: { Key?: string } }) => {
+        async (args: { input?: { Key?: string; CopySource?: string } }) => {
           const out = await next(args);
           const cmd = context.commandName;
           const m = CHUNK_KEY.exec(args.input?.Key ?? '');
-          if (m && (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand'))
+          // A copy of the key's own earlier version is a role change's revert, not a sync's copy.
+          const revert = args.input?.CopySource?.split('?')[0].endsWith(`/${args.input.Key}`);
+          if (m && !revert && (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand'))
             this.current?.copied(m[1], m[2]);
           return out;
         },
@@ -231,6 +233,8 @@ export interface SoakVolume {
   member: boolean;
   /** Whether the pair, as it is now, is in the last committed RP (else its next sync is initial for it). */
   inLastRp: boolean;
+  /** Its pair was removed during the run (what an RP of the removed pair named may stay). */
+  pairRemoved?: boolean;
 }
 
 /** The system under test for one run: a fresh group, its gateway and the faults applied to it. */

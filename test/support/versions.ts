@@ -5,9 +5,16 @@ import { chunkKey } from '../../shared/domain/chunks';
 import type { Group, RecoveryPoint } from '../../shared/domain/model';
 import { type Harness, type MirroredGroup, waitFor } from './harness';
 
-/** Every object version (and delete marker) in a site's bucket, or under a prefix, as `key@versionId`. */
-export async function versionsAt(h: Harness, site: string, prefix?: string): Promise<string[]> {
-  const out: string[] = [];
+export interface ListedVersion {
+  key: string;
+  versionId: string;
+  latest: boolean;
+  deleteMarker: boolean;
+}
+
+/** Every object version and delete marker in a site's bucket, or under a prefix. */
+export async function listVersions(h: Harness, site: string, prefix?: string): Promise<ListedVersion[]> {
+  const out: ListedVersion[] = [];
   let keyMarker: string | undefined;
   let versionMarker: string | undefined;
   for (let page = 0; page < 100; page++) {
@@ -19,13 +26,27 @@ export async function versionsAt(h: Harness, site: string, prefix?: string): Pro
         VersionIdMarker: versionMarker,
       }),
     );
-    for (const v of [...(res.Versions ?? []), ...(res.DeleteMarkers ?? [])])
-      out.push(`${v.Key}@${v.VersionId}`);
+    for (const [list, deleteMarker] of [
+      [res.Versions ?? [], false],
+      [res.DeleteMarkers ?? [], true],
+    ] as const)
+      for (const v of list)
+        out.push({
+          key: v.Key ?? '',
+          versionId: v.VersionId ?? '',
+          latest: v.IsLatest === true,
+          deleteMarker,
+        });
     if (!res.IsTruncated) break;
     keyMarker = res.NextKeyMarker;
     versionMarker = res.NextVersionIdMarker;
   }
-  return out.sort();
+  return out;
+}
+
+/** Every object version (and delete marker) in a site's bucket, or under a prefix, as `key@versionId`. */
+export async function versionsAt(h: Harness, site: string, prefix?: string): Promise<string[]> {
+  return (await listVersions(h, site, prefix)).map((v) => `${v.key}@${v.versionId}`).sort();
 }
 
 /** The latest versions of a manifest's objects (its key, or its index and parts). */

@@ -5,8 +5,9 @@ import { copiedVersions } from '../../domain/chunk-ref-text';
 import { chunkKey } from '../../domain/chunks';
 import type { Positioned } from '../../domain/cursor';
 import { type RunEntry, runLinesFrom } from '../../domain/delta';
-import type { Group, RecoveryPoint, SyncJob } from '../../domain/model';
+import type { ChunkRef, Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
 import { primarySiteAt } from '../../domain/roles';
+import { supersededAtScan } from '../../domain/scan-superseded';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
 import { maySpill } from './job';
@@ -77,7 +78,10 @@ export async function tidyCommitted(deps: Deps, group: Group, job: SyncJob): Pro
       await deps.stores[site].deleteEverythingBut(syncObjects.attempts(group.id, job.rpId), inUse);
   }
   if (scanned(job)) await primary.deleteEverythingBut(syncObjects.scans(group.id, job.id), inUse);
-  for (const pair of await loadPairs(deps, group.id)) {
+  const pairs = await loadPairs(deps, group.id);
+  // Before the base listings go: a pair's first image is its floor.
+  if (rp && job.scanManifests) await deleteScanSuperseded(deps, group, job, rp, pairs);
+  for (const pair of pairs) {
     // A pair's base is its first RP's to delete (firstRp is set just after that commit, so
     // while it is unset every sync that holds the pair tries); later syncs need not list it.
     const firstHere = pair.firstRp === undefined || pair.firstRp === job.rpNumber;
@@ -108,6 +112,108 @@ async function deleteListed(store: ChunkStore, entries: AsyncIterable<Positioned
   let batch: { key: string; versionId: string }[] = [];
   for await (const { value } of entries) {
     batch.push({ key: chunkKey(value.volumeId, value.chunk), versionId: value.versionId });
+    if (batch.length === 1000) {
+      await store.deleteVersions(batch);
+      batch = [];
+    }
+  }
+  await store.deleteVersions(batch);
+}
+
+/**
+ * A scan cut is taken when change records were lost (a gateway gone without closing its epoch,
+ * a backlog over its limit), so the versions those writes superseded are in no list. Per
+ * scanned volume, the chunk history at the primary names them: older than the version the
+ * scan found, newer than the one the pair's previous image held (supersededAtScan). That image
+ * is the pair's last listed RP before this one, or for its first RP its base listing; when
+ * neither can be read the volume is left as it is. Versions that any listed or pinned RP names
+ * are kept whatever their place.
+ */
+async function deleteScanSuperseded(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  rp: RecoveryPoint,
+  pairs: Pair[],
+): Promise<void> {
+  const site = primarySiteAt(group, job.roleEpoch);
+  const store = deps.stores[site];
+  const kept = await keptRecoveryPoints(deps, group);
+  for (const entry of rp.volumes) {
+    const scanKey = job.scanManifests?.[entry.primaryVolumeId];
+    if (!scanKey) continue;
+    const floor = await floorManifest(deps, group, job, entry, site, kept, pairs);
+    if (floor === null) continue;
+    const held = manifestsNaming(group, kept, entry.primaryVolumeId, site);
+    const doomed = supersededAtScan(
+      store.chunkHistories(entry.primaryVolumeId),
+      store.readManifest(scanKey),
+      store.readManifest(floor),
+      held.map((key) => store.readManifest(key)),
+    );
+    await deleteChunkVersions(store, entry.primaryVolumeId, doomed);
+  }
+}
+
+/** The RPs something may still read: listed, or pinned by a clone. */
+async function keptRecoveryPoints(deps: Deps, group: Group): Promise<RecoveryPoint[]> {
+  const numbers = new Set([...(group.recoveryPoints ?? []), ...Object.values(group.clones ?? {})]);
+  const items = await Promise.all(
+    [...numbers].map((n) => deps.table.get<RecoveryPoint>(keys.recoveryPoint(group.id, n))),
+  );
+  return items.filter((r): r is RecoveryPoint => r !== undefined).sort((a, b) => b.number - a.number);
+}
+
+/** The manifest keys, at `site`, of every kept RP's image of the volume. */
+function manifestsNaming(group: Group, kept: RecoveryPoint[], volumeId: string, site: string): string[] {
+  const keys = new Set<string>();
+  for (const r of kept)
+    for (const v of r.volumes) {
+      if (v.primaryVolumeId === volumeId && primarySiteOf(group, r) === site) keys.add(v.primaryManifestKey);
+      if (v.secondaryVolumeId === volumeId && r.site === site) keys.add(v.secondaryManifestKey);
+    }
+  return [...keys];
+}
+
+/** The site of an RP's primary manifests: a preserved-writes item keeps both at its own site. */
+const primarySiteOf = (group: Group, r: RecoveryPoint) =>
+  r.kind === 'preserved-writes'
+    ? r.site
+    : r.site === group.primarySite
+      ? group.secondarySite
+      : group.primarySite;
+
+/**
+ * The pair's previous image of its primary volume at `site`: the primary manifest of its last
+ * kept RP before this one, or, when this is its first RP, its base listing. Null for an image
+ * that cannot be read (expired, deleted, of another volume): then nothing is deleted.
+ */
+async function floorManifest(
+  deps: Deps,
+  group: Group,
+  job: SyncJob,
+  entry: RecoveryPoint['volumes'][number],
+  site: string,
+  kept: RecoveryPoint[],
+  pairs: Pair[],
+): Promise<string | null> {
+  for (const r of kept) {
+    if (r.number >= job.rpNumber || r.kind === 'preserved-writes') continue;
+    const previous = r.volumes.find((v) => v.pairId === entry.pairId);
+    if (!previous) continue;
+    const same = previous.primaryVolumeId === entry.primaryVolumeId && primarySiteOf(group, r) === site;
+    return same ? previous.primaryManifestKey : null;
+  }
+  const pair = pairs.find((p) => p.id === entry.pairId);
+  if (!pair || (pair.firstRp !== undefined && pair.firstRp !== job.rpNumber)) return null;
+  const stored = await deps.stores[site].manifestVersions(pair.baseManifestKey);
+  return stored.length > 0 ? pair.baseManifestKey : null;
+}
+
+async function deleteChunkVersions(store: ChunkStore, volumeId: string, refs: AsyncIterable<ChunkRef>) {
+  let batch: { key: string; versionId: string }[] = [];
+  for await (const [index, versionId] of refs) {
+    batch.push({ key: chunkKey(volumeId, index), versionId });
     if (batch.length === 1000) {
       await store.deleteVersions(batch);
       batch = [];

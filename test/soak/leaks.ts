@@ -1,0 +1,76 @@
+import { groupPartition, keys } from '../../shared/aws/keys';
+import { chunkKey, chunkPrefix } from '../../shared/domain/chunks';
+import type { Group, RecoveryPoint } from '../../shared/domain/model';
+import { loadPairs } from '../../shared/usecases/groups';
+import { listVersions } from '../support/versions';
+import type { SoakRun } from './system';
+
+/**
+ * The chunk versions of the group's member volumes that nothing will ever read or delete: not
+ * the latest version of its chunk (the live volume), and named by no RP the group keeps
+ * (listed, pinned by a clone) and by no preserved-writes item. Each one is storage paid for
+ * ever. Checked once every sync of the run has ended and been cleaned up; copies still in flight
+ * when a sync ended delete their own versions, so it waits up to `boundMs` for the set to empty.
+ * A volume whose pair was removed during the run is left out: the versions an expired RP of a
+ * removed pair names stay by design (the freed volume may be mirrored again). Delete markers are
+ * left out too: a role change hides chunks an RP does not hold with them, and they hold no bytes.
+ */
+export async function checkLeakedVersions(run: SoakRun, boundMs: number): Promise<void> {
+  const endBy = Date.now() + boundMs;
+  let leaked: string[] = [];
+  for (let i = 0; i < 1_000; i++) {
+    leaked = await leakedVersions(run);
+    if (leaked.length === 0 || Date.now() > endBy) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (leaked.length > 0)
+    run.oracle.violation(
+      'leaked-version',
+      `${boundMs} ms after every sync ended, ${leaked.length} chunk version(s) are neither live nor held by an RP: ${leaked.slice(0, 8).join(', ')}${leaked.length > 8 ? ', ...' : ''}`,
+    );
+}
+
+async function leakedVersions(run: SoakRun): Promise<string[]> {
+  const group = await run.deps.table.get<Group>(keys.group(run.groupId));
+  if (!group) return [];
+  const held = await heldVersions(run, group);
+  const removed = new Set(run.volumes.filter((v) => v.pairRemoved).map((v) => v.key));
+  const checked = run.volumes.filter((v) => !removed.has(v.key));
+  const volumeIds = new Set<string>();
+  for (const p of await loadPairs(run.deps, run.groupId)) {
+    if (!checked.some((v) => v.primaryId === p.primaryVolumeId || v.primaryId === p.secondaryVolumeId))
+      continue;
+    volumeIds.add(p.primaryVolumeId);
+    volumeIds.add(p.secondaryVolumeId);
+  }
+  const leaked: string[] = [];
+  for (const site of Object.keys(run.deps.stores))
+    for (const volumeId of volumeIds)
+      for (const v of await listVersions(run.stack.h, site, chunkPrefix(volumeId))) {
+        const name = `${v.key}@${v.versionId}`;
+        if (!v.latest && !v.deleteMarker && !held.has(`${site}:${name}`)) leaked.push(`${site}:${name}`);
+      }
+  return leaked.sort();
+}
+
+/** `site:key@versionId` of every chunk version a kept RP or a preserved-writes item names. */
+async function heldVersions(run: SoakRun, group: Group): Promise<Set<string>> {
+  const kept = new Set([...(group.recoveryPoints ?? []), ...Object.values(group.clones ?? {})]);
+  const all = await run.deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
+  const held = new Set<string>();
+  const sites = [group.primarySite, group.secondarySite];
+  for (const rp of all) {
+    const preserved = rp.kind === 'preserved-writes';
+    if (!preserved && !kept.has(rp.number)) continue;
+    // A preserved-writes item names the old primary's volume twice, at its own site.
+    const primarySite = preserved ? rp.site : (sites.find((s) => s !== rp.site) ?? rp.site);
+    for (const v of rp.volumes)
+      for (const [site, volumeId, key] of [
+        [primarySite, v.primaryVolumeId, v.primaryManifestKey],
+        [rp.site, v.secondaryVolumeId, v.secondaryManifestKey],
+      ] as const)
+        for await (const [index, versionId] of run.deps.stores[site].readManifest(key))
+          held.add(`${site}:${chunkKey(volumeId, index)}@${versionId}`);
+  }
+  return held;
+}
