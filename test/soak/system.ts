@@ -202,7 +202,8 @@ export class SoakStack {
           const m = CHUNK_KEY.exec(args.input?.Key ?? '');
           // A copy of the key's own earlier version is a role change's revert, not a sync's copy.
           const revert = args.input?.CopySource?.split('?')[0].endsWith(`/${args.input.Key}`);
-          if (m && !revert && (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand'))
+          if (m && revert) this.current?.revertedVolumes.add(m[1]);
+          else if (m && (cmd === 'PutObjectCommand' || cmd === 'CopyObjectCommand'))
             this.current?.copied(m[1], m[2]);
           return out;
         },
@@ -244,6 +245,8 @@ export class SoakRun {
   readonly gatewayDeps: Deps;
   gateway?: Gateway;
   readonly notes: string[] = [];
+  /** Volumes a role change reverted to an RP (by copying chunks onto themselves) during the run. */
+  readonly revertedVolumes = new Set<string>();
   /** The faults this run injected and what came of it; complete once `countOutcomes` ran. */
   readonly counts = new FaultCounts();
   private readonly linksAtStart: ReturnType<typeof readLinks>;
