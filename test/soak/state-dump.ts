@@ -20,11 +20,17 @@ export async function dumpGroupState(deps: Deps, groupId: string): Promise<strin
     lines.push(JSON.stringify(shown));
     const rp = item as unknown as RecoveryPoint;
     if (rp.volumes && rp.number !== undefined) {
+      // An RP's primary manifests are at the site other than its own (the roles may have
+      // flipped since it was made); a preserved-writes item keeps its one manifest at its site.
+      const other = rp.site === group?.primarySite ? group?.secondarySite : group?.primarySite;
       for (const v of rp.volumes) {
-        const sites = [
-          [group?.primarySite as string, v.primaryManifestKey],
-          [group?.secondarySite as string, v.secondaryManifestKey],
-        ] as const;
+        const sites: (readonly [string, string])[] =
+          rp.kind === 'preserved-writes'
+            ? [[rp.site, v.primaryManifestKey]]
+            : [
+                [other as string, v.primaryManifestKey],
+                [rp.site, v.secondaryManifestKey],
+              ];
         for (const [site, key] of sites) {
           const entries: string[] = [];
           try {
