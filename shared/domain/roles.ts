@@ -166,6 +166,18 @@ export function primarySiteAt(
 }
 
 /** The group fields a flip changes: the sites swap and the role epoch moves on. */
+/**
+ * Where an RP's primary manifests are: the group's site other than the RP's own (the roles may
+ * have flipped since it was made); a preserved-writes item keeps its one manifest at its site.
+ */
+export function primaryManifestSite(
+  group: Pick<Group, 'primarySite' | 'secondarySite'>,
+  rp: Pick<RecoveryPoint, 'kind' | 'site'>,
+): string {
+  if (rp.kind === 'preserved-writes') return rp.site;
+  return rp.site === group.primarySite ? group.secondarySite : group.primarySite;
+}
+
 export function flippedRoles(group: Pick<Group, 'primarySite' | 'secondarySite' | 'roleEpoch'>) {
   return {
     primarySite: group.secondarySite,

@@ -1,6 +1,7 @@
 import { groupPartition, keys } from '../../shared/aws/keys';
 import { chunkKey, chunkPrefix } from '../../shared/domain/chunks';
 import type { Group, RecoveryPoint } from '../../shared/domain/model';
+import { primaryManifestSite } from '../../shared/domain/roles';
 import { loadPairs } from '../../shared/usecases/groups';
 import { listVersions } from '../support/versions';
 import type { SoakRun } from './system';
@@ -71,12 +72,9 @@ async function heldVersions(run: SoakRun, group: Group): Promise<Set<string>> {
   const kept = new Set([...(group.recoveryPoints ?? []), ...Object.values(group.clones ?? {})]);
   const all = await run.deps.table.queryPrefix<RecoveryPoint>(groupPartition(group.id), 'RP#');
   const held = new Set<string>();
-  const sites = [group.primarySite, group.secondarySite];
   for (const rp of all) {
-    const preserved = rp.kind === 'preserved-writes';
-    if (!preserved && !kept.has(rp.number)) continue;
-    // A preserved-writes item names the old primary's volume twice, at its own site.
-    const primarySite = preserved ? rp.site : (sites.find((s) => s !== rp.site) ?? rp.site);
+    if (rp.kind !== 'preserved-writes' && !kept.has(rp.number)) continue;
+    const primarySite = primaryManifestSite(group, rp);
     for (const v of rp.volumes)
       for (const [site, volumeId, key] of [
         [primarySite, v.primaryVolumeId, v.primaryManifestKey],

@@ -1,6 +1,7 @@
 import { groupPartition } from '../../shared/aws/keys';
 import type { Deps } from '../../shared/deps';
-import type { RecoveryPoint } from '../../shared/domain/model';
+import type { Group, RecoveryPoint } from '../../shared/domain/model';
+import { primaryManifestSite } from '../../shared/domain/roles';
 
 /**
  * What the control table and the manifests say about a group, one line per item: printed with
@@ -20,15 +21,13 @@ export async function dumpGroupState(deps: Deps, groupId: string): Promise<strin
     lines.push(JSON.stringify(shown));
     const rp = item as unknown as RecoveryPoint;
     if (rp.volumes && rp.number !== undefined) {
-      // An RP's primary manifests are at the site other than its own (the roles may have
-      // flipped since it was made); a preserved-writes item keeps its one manifest at its site.
-      const other = rp.site === group?.primarySite ? group?.secondarySite : group?.primarySite;
       for (const v of rp.volumes) {
+        // A preserved-writes item names its one manifest twice.
         const sites: (readonly [string, string])[] =
           rp.kind === 'preserved-writes'
             ? [[rp.site, v.primaryManifestKey]]
             : [
-                [other as string, v.primaryManifestKey],
+                [primaryManifestSite(group as unknown as Group, rp), v.primaryManifestKey],
                 [rp.site, v.secondaryManifestKey],
               ];
         for (const [site, key] of sites) {

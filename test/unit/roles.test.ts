@@ -12,6 +12,7 @@ import {
   nextRoleStep,
   parseRoleRequest,
   plannedRefusal,
+  primaryManifestSite,
   primarySiteAt,
   type RoleChangeFacts,
   requestedPrimary,
@@ -286,5 +287,15 @@ describe('divergent chunks', () => {
         },
       ),
     );
+  });
+});
+
+describe('primaryManifestSite', () => {
+  it.each([
+    ['recovery-point', 'west', 'east'],
+    ['recovery-point', 'east', 'west'],
+    ['preserved-writes', 'east', 'east'],
+  ] as const)('%s made with its secondary at %s: primary manifests at %s', (kind, site, expected) => {
+    expect(primaryManifestSite(sites, { kind, site })).toBe(expected);
   });
 });

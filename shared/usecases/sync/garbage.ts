@@ -5,8 +5,8 @@ import { copiedVersions } from '../../domain/chunk-ref-text';
 import { chunkKey } from '../../domain/chunks';
 import type { Positioned } from '../../domain/cursor';
 import { type RunEntry, runLinesFrom } from '../../domain/delta';
-import type { ChunkRef, Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
-import { primarySiteAt } from '../../domain/roles';
+import type { Group, Pair, RecoveryPoint, SyncJob } from '../../domain/model';
+import { primaryManifestSite, primarySiteAt } from '../../domain/roles';
 import { supersededAtScan } from '../../domain/scan-superseded';
 import { loadPairs } from '../groups';
 import { type CopyTaskItem, taskPartition } from '../sync-progress';
@@ -108,10 +108,21 @@ async function deleteSuperseded(store: ChunkStore, groupId: string, job: SyncJob
   await store.consumeEverything(prefix, (key) => deleteListed(store, store.readRunFrom(key, 0)));
 }
 
-async function deleteListed(store: ChunkStore, entries: AsyncIterable<Positioned<RunEntry, number>>) {
+function deleteListed(store: ChunkStore, entries: AsyncIterable<Positioned<RunEntry, number>>) {
+  return deleteStreamed(
+    store,
+    (async function* () {
+      for await (const { value } of entries)
+        yield { key: chunkKey(value.volumeId, value.chunk), versionId: value.versionId };
+    })(),
+  );
+}
+
+/** Deletes object versions from a stream, a DeleteObjects request per 1,000, holding one batch. */
+async function deleteStreamed(store: ChunkStore, doomed: AsyncIterable<{ key: string; versionId: string }>) {
   let batch: { key: string; versionId: string }[] = [];
-  for await (const { value } of entries) {
-    batch.push({ key: chunkKey(value.volumeId, value.chunk), versionId: value.versionId });
+  for await (const v of doomed) {
+    batch.push(v);
     if (batch.length === 1000) {
       await store.deleteVersions(batch);
       batch = [];
@@ -151,7 +162,13 @@ async function deleteScanSuperseded(
       store.readManifest(floor),
       held.map((key) => store.readManifest(key)),
     );
-    await deleteChunkVersions(store, entry.primaryVolumeId, doomed);
+    await deleteStreamed(
+      store,
+      (async function* () {
+        for await (const [index, versionId] of doomed)
+          yield { key: chunkKey(entry.primaryVolumeId, index), versionId };
+      })(),
+    );
   }
 }
 
@@ -169,19 +186,12 @@ function manifestsNaming(group: Group, kept: RecoveryPoint[], volumeId: string, 
   const keys = new Set<string>();
   for (const r of kept)
     for (const v of r.volumes) {
-      if (v.primaryVolumeId === volumeId && primarySiteOf(group, r) === site) keys.add(v.primaryManifestKey);
+      if (v.primaryVolumeId === volumeId && primaryManifestSite(group, r) === site)
+        keys.add(v.primaryManifestKey);
       if (v.secondaryVolumeId === volumeId && r.site === site) keys.add(v.secondaryManifestKey);
     }
   return [...keys];
 }
-
-/** The site of an RP's primary manifests: a preserved-writes item keeps both at its own site. */
-const primarySiteOf = (group: Group, r: RecoveryPoint) =>
-  r.kind === 'preserved-writes'
-    ? r.site
-    : r.site === group.primarySite
-      ? group.secondarySite
-      : group.primarySite;
 
 /**
  * The pair's previous image of its primary volume at `site`: the primary manifest of its last
@@ -201,23 +211,11 @@ async function floorManifest(
     if (r.number >= job.rpNumber || r.kind === 'preserved-writes') continue;
     const previous = r.volumes.find((v) => v.pairId === entry.pairId);
     if (!previous) continue;
-    const same = previous.primaryVolumeId === entry.primaryVolumeId && primarySiteOf(group, r) === site;
+    const same = previous.primaryVolumeId === entry.primaryVolumeId && primaryManifestSite(group, r) === site;
     return same ? previous.primaryManifestKey : null;
   }
   const pair = pairs.find((p) => p.id === entry.pairId);
   if (!pair || (pair.firstRp !== undefined && pair.firstRp !== job.rpNumber)) return null;
   const stored = await deps.stores[site].manifestVersions(pair.baseManifestKey);
   return stored.length > 0 ? pair.baseManifestKey : null;
-}
-
-async function deleteChunkVersions(store: ChunkStore, volumeId: string, refs: AsyncIterable<ChunkRef>) {
-  let batch: { key: string; versionId: string }[] = [];
-  for await (const [index, versionId] of refs) {
-    batch.push({ key: chunkKey(volumeId, index), versionId });
-    if (batch.length === 1000) {
-      await store.deleteVersions(batch);
-      batch = [];
-    }
-  }
-  await store.deleteVersions(batch);
 }
